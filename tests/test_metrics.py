@@ -288,6 +288,18 @@ def test_pooled_loso_accepts_dataclass_records_and_per_sample_datasets():
     assert result["by_dataset"]["casme2"]["uf1"] == pytest.approx(133 / 180)
 
 
+def test_pooled_loso_numpy_subject_ids_come_back_json_ready():
+    folds = [
+        FoldPredictions(np.int64(index + 1), fold["y_true"], fold["y_pred"], fold["dataset"])
+        for index, fold in enumerate(HAND_FOLDS)
+    ]
+    result = pooled_loso_metrics(folds, num_classes=3)
+    assert [fold["subject"] for fold in result["per_fold"]] == [1, 2, 3]
+    assert type(result["per_fold"][0]["subject"]) is int
+    json.dumps(result)
+    assert isinstance(folds[0].subject, np.int64)  # the caller's records are left as they were
+
+
 def test_pooled_loso_without_datasets_and_inferred_class_count():
     folds = [{key: value for key, value in fold.items() if key != "dataset"} for fold in HAND_FOLDS]
     result = pooled_loso_metrics(folds)

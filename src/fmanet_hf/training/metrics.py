@@ -279,9 +279,15 @@ class FoldPredictions:
     dataset: str | Sequence[str] | None = None
 
 
+def _plain_subject(subject: Any) -> Any:
+    # numpy scalars (e.g. from a pandas column) are not JSON-serialisable.
+    return subject.item() if isinstance(subject, np.generic) else subject
+
+
 def _read_fold_record(record: Any, position: int) -> FoldPredictions:
+    """A fresh FoldPredictions from a dataclass or a mapping (the caller's record is never modified)."""
     if isinstance(record, FoldPredictions):
-        return record
+        return FoldPredictions(_plain_subject(record.subject), record.y_true, record.y_pred, record.dataset)
     if isinstance(record, Mapping):
         if "subject" in record and "test_subject" in record and record["subject"] != record["test_subject"]:
             raise FMANetInputError(f"Fold record {position} has both 'subject' and 'test_subject', and they differ.")
@@ -294,7 +300,7 @@ def _read_fold_record(record: Any, position: int) -> FoldPredictions:
                 f"Fold record {position} lacks {missing}; each fold needs 'subject' (or 'test_subject'), "
                 f"'y_true', 'y_pred' and optionally 'dataset'. Got keys {sorted(map(str, record))}."
             )
-        return FoldPredictions(subject, record["y_true"], record["y_pred"], record.get("dataset"))
+        return FoldPredictions(_plain_subject(subject), record["y_true"], record["y_pred"], record.get("dataset"))
     raise FMANetInputError(
         f"Fold record {position} is a {type(record).__name__}; pass a FoldPredictions or a mapping "
         "with keys 'subject', 'y_true', 'y_pred' (and optionally 'dataset')."
@@ -372,9 +378,6 @@ def pooled_loso_metrics(
                 "For a composite set, make subject ids unique per dataset (e.g. 'casme2/sub01')."
             )
         seen_subjects.add(fold.subject)
-        if isinstance(fold.subject, np.generic):
-            # numpy scalars (e.g. from a pandas column) are not JSON-serialisable.
-            fold.subject = fold.subject.item()
         try:
             true_array, pred_array = _check_pair(fold.y_true, fold.y_pred, num_classes)
         except FMANetInputError as error:
