@@ -1,0 +1,121 @@
+"""CASME II loader (also reads SynthME, which uses the CASME II layout).
+
+Layout assumed (as distributed by the CASME II owners)::
+
+    <root>/
+      CASME2-coding-20140508.xlsx        # any name matching CASME2-coding-*.xlsx / .csv
+      CASME2_RAW_selected/               # or CASME2_RAW, Cropped, CASME2_Cropped, or <root> itself
+        sub01/
+          EP02_01f/
+            img46.jpg  img47.jpg ...     # Cropped release: reg_img46.jpg ...
+
+Sheet columns (names matched ignoring case, spaces and underscores): ``Subject``
+(an int, e.g. 1 -> folder ``sub01``; ``sub01`` is accepted too), ``Filename``
+(``EP02_01f``), ``OnsetFrame``, ``ApexFrame``, ``OffsetFrame`` (frame numbers as
+in the file names), ``Action Units``, ``Estimated Emotion``.
+
+Sheet errors fixed in code (recorded per sample in ``fixes``):
+
+- ApexFrame ``"/"`` or any non-number -> middle frame of onset..offset
+  (``apex_middle``, ``apex_method="middle"``);
+- OffsetFrame ``0`` or blank -> last frame of the clip folder (``offset_last_frame``);
+  an offset before the onset likewise (``offset_before_onset_last_frame``);
+- duplicated rows -> dropped, with a log line (``duplicate_rows_dropped`` on the kept row);
+- emotion text with stray spaces or odd case -> normalised (``label_normalised``).
+
+Frame rate: 200 fps. Class sets (``label_id`` order):
+
+- ``"5class"`` (default): happiness, disgust, repression, surprise, others
+  (fear and sadness, 2 + 7 samples, are dropped);
+- ``"megc3"`` / ``"3class"``: negative, positive, surprise (others dropped);
+- ``"all"``: happiness, disgust, repression, surprise, fear, sadness, others.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from .annotations import (
+    SheetLoadSpec,
+    check_dataset_name,
+    dataset_root,
+    load_sheet_records,
+    records_to_dataset,
+    resolve_class_set,
+    resolve_frames_dir,
+    resolve_sheet_argument,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+#: Sheet file-name patterns searched when ``sheet`` is not given.
+CASME2_SHEET_PATTERNS: tuple[str, ...] = ("CASME2-coding-*.xlsx", "CASME2-coding-*.csv", "CASME2-coding*.xls*")
+#: Frame folders tried, in order, when ``frames_dir`` is not given ("." is the root).
+CASME2_FRAMES_DIRS: tuple[str, ...] = ("CASME2_RAW_selected", "CASME2_RAW", "Cropped", "CASME2_Cropped", ".")
+#: Clip folder pattern under the frames folder.
+CASME2_CLIP_DIR_PATTERNS: tuple[str, ...] = ("{subject}/{filename}",)
+#: Subject folder names tried for a numeric Subject cell.
+CASME2_SUBJECT_TEMPLATES: tuple[str, ...] = ("sub{n:02d}", "sub{n}", "{n:02d}", "{n}")
+
+
+def load_casme2(
+    root: str | os.PathLike,
+    *,
+    sheet: str | os.PathLike | None = None,
+    class_set: str = "5class",
+    dataset_name: str = "casme2",
+    frames_dir: str | os.PathLike | None = None,
+    on_invalid: str = "raise",
+    columns: Mapping[str, str | Sequence[str]] | None = None,
+    clip_dir_patterns: Sequence[str] | None = None,
+) -> "datasets.Dataset":
+    """Load CASME II (or a dataset in its layout, such as SynthME) as a ``datasets.Dataset``.
+
+    Args:
+        root: the dataset folder (holds the sheet and the frames folder).
+        sheet: the annotation sheet (.xlsx or .csv); ``None`` searches ``root`` for
+            ``CASME2-coding-*.xlsx``. A relative path is taken under ``root``.
+        class_set: ``"5class"``, ``"megc3"`` (alias ``"3class"``) or ``"all"``.
+        dataset_name: value of the ``dataset`` column and prefix of ``sample_id``
+            (``"synthme"`` for SynthME gives ids ``synthme/sub01/EP01_01``).
+        frames_dir: the folder holding ``sub01/`` ...; ``None`` tries
+            :data:`CASME2_FRAMES_DIRS`. Relative paths are under ``root``.
+        on_invalid: ``"raise"`` (default) stops at the first bad row with a
+            :class:`~fmanet_hf.errors.DatasetError`; ``"skip"`` drops bad rows and logs
+            how many.
+        columns: role -> sheet column name(s) overriding the defaults; roles are
+            subject, filename, onset, apex, offset, action_units, emotion.
+        clip_dir_patterns: folder patterns relative to ``frames_dir`` (placeholders
+            ``{subject}``, ``{filename}``); default ``("{subject}/{filename}",)``.
+
+    Returns:
+        one row per sample with the columns of
+        :data:`fmanet_hf.data.annotations.SAMPLE_COLUMNS` (absolute frame paths that
+        exist; frame indices are the numbers in the file names).
+
+    Raises:
+        DatasetError: missing sheet or column, missing frame folder, frame index out
+            of range, a path escaping the root, or an unknown class set.
+    """
+    name = check_dataset_name(dataset_name)
+    chosen_set = resolve_class_set("casme2", class_set)
+    root_path = dataset_root(root, name)
+    sheet_path = resolve_sheet_argument(root_path, sheet, CASME2_SHEET_PATTERNS, name)
+    frames = resolve_frames_dir(
+        root_path, frames_dir, CASME2_FRAMES_DIRS, dataset_name=name, subject_pattern=r"^sub\d+$"
+    )
+    spec = SheetLoadSpec(
+        dataset_key="casme2",
+        clip_dir_patterns=tuple(clip_dir_patterns or CASME2_CLIP_DIR_PATTERNS),
+        subject_templates=CASME2_SUBJECT_TEMPLATES,
+    )
+    records = load_sheet_records(
+        spec=spec, sheet_path=sheet_path, frames_dir=frames, dataset_name=name,
+        class_set=chosen_set, columns=columns, on_invalid=on_invalid,
+    )
+    return records_to_dataset(records, chosen_set.names)
+
+
+__all__ = ["load_casme2", "CASME2_SHEET_PATTERNS", "CASME2_FRAMES_DIRS"]

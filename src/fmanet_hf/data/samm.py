@@ -1,0 +1,118 @@
+"""SAMM loader.
+
+Layout assumed (as distributed by the SAMM owners)::
+
+    <root>/
+      SAMM_Micro_FACS_Codes_v2.xlsx      # any SAMM*Micro_FACS_Codes*.xlsx / .csv
+      SAMM/                              # or SAMM_CROP, SAMM_cropped, or <root> itself
+        006/
+          006_1_2/
+            006_05562.jpg  006_05563.jpg ...   # grayscale
+
+The sheet starts with about 13 rows of introduction text; the table's header row
+is found automatically. Columns (matched ignoring case, spaces and underscores):
+``Subject`` (an int, e.g. 6 -> folder ``006``), ``Filename`` (``006_1_2``),
+``Onset Frame``, ``Apex Frame``, ``Offset Frame`` (frame numbers as in the file
+names: 5562 <-> ``006_05562.jpg``), ``Action Units``, ``Estimated Emotion``
+(capitalised: ``Anger``, ``Other``...).
+
+Sheet errors fixed in code (recorded per sample in ``fixes``): apex ``-1`` or not a
+number -> middle frame (``apex_middle``); apex outside onset..offset -> middle frame
+(``apex_outside_clip_middle``); offset 0/blank or before the onset -> last frame of
+the clip folder (``offset_last_frame`` / ``offset_before_onset_last_frame``);
+duplicated rows dropped (``duplicate_rows_dropped``); emotion spelling normalised
+(``Other`` -> ``others``; ``label_normalised`` only for stray spaces or odd case).
+
+Frame rate: 200 fps. Class sets (``label_id`` order):
+
+- ``"5class"`` (default): anger, contempt, happiness, surprise, others
+  (disgust, fear and sadness dropped: about 136 of 159 samples remain);
+- ``"megc3"`` / ``"3class"``: negative, positive, surprise (others dropped);
+- ``"all"``: anger, contempt, disgust, fear, happiness, sadness, surprise, others.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from .annotations import (
+    SheetLoadSpec,
+    check_dataset_name,
+    dataset_root,
+    load_sheet_records,
+    records_to_dataset,
+    resolve_class_set,
+    resolve_frames_dir,
+    resolve_sheet_argument,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+#: Sheet file-name patterns searched when ``sheet`` is not given.
+SAMM_SHEET_PATTERNS: tuple[str, ...] = (
+    "SAMM_Micro_FACS_Codes_v2.xlsx",
+    "SAMM*Micro_FACS_Codes*.xlsx",
+    "SAMM*Micro_FACS_Codes*.csv",
+)
+#: Frame folders tried, in order, when ``frames_dir`` is not given ("." is the root).
+SAMM_FRAMES_DIRS: tuple[str, ...] = ("SAMM", "SAMM_CROP", "SAMM_cropped", ".")
+#: Clip folder pattern under the frames folder.
+SAMM_CLIP_DIR_PATTERNS: tuple[str, ...] = ("{subject}/{filename}",)
+#: Subject folder names tried for a numeric Subject cell.
+SAMM_SUBJECT_TEMPLATES: tuple[str, ...] = ("{n:03d}", "{n}")
+
+
+def load_samm(
+    root: str | os.PathLike,
+    *,
+    sheet: str | os.PathLike | None = None,
+    class_set: str = "5class",
+    dataset_name: str = "samm",
+    frames_dir: str | os.PathLike | None = None,
+    on_invalid: str = "raise",
+    columns: Mapping[str, str | Sequence[str]] | None = None,
+    clip_dir_patterns: Sequence[str] | None = None,
+) -> "datasets.Dataset":
+    """Load SAMM as a ``datasets.Dataset``.
+
+    Args:
+        root: the dataset folder (holds the sheet and the frames folder).
+        sheet: the annotation sheet; ``None`` searches ``root`` for
+            ``SAMM_Micro_FACS_Codes_v2.xlsx`` (or similar). Relative paths are under ``root``.
+        class_set: ``"5class"``, ``"megc3"`` (alias ``"3class"``) or ``"all"``.
+        dataset_name: value of the ``dataset`` column and prefix of ``sample_id``
+            (``samm/006/006_1_2``).
+        frames_dir: the folder holding ``006/`` ...; ``None`` tries :data:`SAMM_FRAMES_DIRS`.
+        on_invalid: ``"raise"`` or ``"skip"`` (drop bad rows, log the count).
+        columns: role -> sheet column name(s) overriding the defaults.
+        clip_dir_patterns: folder patterns relative to ``frames_dir``.
+
+    Returns:
+        one row per sample with the columns of
+        :data:`fmanet_hf.data.annotations.SAMPLE_COLUMNS`.
+
+    Raises:
+        DatasetError: as :func:`fmanet_hf.data.load_casme2`.
+    """
+    name = check_dataset_name(dataset_name)
+    chosen_set = resolve_class_set("samm", class_set)
+    root_path = dataset_root(root, name)
+    sheet_path = resolve_sheet_argument(root_path, sheet, SAMM_SHEET_PATTERNS, name)
+    frames = resolve_frames_dir(
+        root_path, frames_dir, SAMM_FRAMES_DIRS, dataset_name=name, subject_pattern=r"^\d+$"
+    )
+    spec = SheetLoadSpec(
+        dataset_key="samm",
+        clip_dir_patterns=tuple(clip_dir_patterns or SAMM_CLIP_DIR_PATTERNS),
+        subject_templates=SAMM_SUBJECT_TEMPLATES,
+    )
+    records = load_sheet_records(
+        spec=spec, sheet_path=sheet_path, frames_dir=frames, dataset_name=name,
+        class_set=chosen_set, columns=columns, on_invalid=on_invalid,
+    )
+    return records_to_dataset(records, chosen_set.names)
+
+
+__all__ = ["load_samm", "SAMM_SHEET_PATTERNS", "SAMM_FRAMES_DIRS"]
