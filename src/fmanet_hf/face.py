@@ -37,6 +37,14 @@ RIGHT_EYE = slice(42, 48)
 
 STABILIZATION_MODES = ("none", "translation", "euclidean")
 
+# Landmark groups that move in micro-expressions (brows + eyes, mouth + chin). Head-motion
+# estimation ignores them so that it cannot absorb the very motion we want to measure.
+EXPRESSIVE_REGIONS = (
+    tuple(range(17, 22)) + tuple(range(36, 42)),
+    tuple(range(22, 27)) + tuple(range(42, 48)),
+    tuple(range(48, 60)) + tuple(range(5, 12)),
+)
+
 
 def find_landmark_model(explicit_path: str | os.PathLike | None = None) -> str:
     """Locate dlib's 68-point landmark model file.
@@ -198,12 +206,38 @@ def warp_frame(gray: np.ndarray, source_to_crop: np.ndarray, out_height: int, ou
     )
 
 
+def rigid_region_mask(landmarks_crop: np.ndarray | None, height: int, width: int) -> np.ndarray:
+    """Mask (h, w) uint8 of the crop pixels used to estimate head motion.
+
+    A border band is always left out (replicated edge pixels would pull the fit towards
+    zero motion). With landmarks (crop pixels), the expressive regions (brows and eyes,
+    mouth and chin, dilated by a quarter of the eye distance) are left out too.
+    """
+    border = max(2, min(height, width) // 16)
+    mask = np.zeros((height, width), np.uint8)
+    mask[border:-border, border:-border] = 1
+    if landmarks_crop is None:
+        return mask
+    landmarks_crop = np.asarray(landmarks_crop, dtype=np.float32)
+    eye_distance = float(np.hypot(*(landmarks_crop[RIGHT_EYE].mean(0) - landmarks_crop[LEFT_EYE].mean(0))))
+    excluded = np.zeros_like(mask)
+    for region in EXPRESSIVE_REGIONS:
+        hull = cv2.convexHull(np.rint(landmarks_crop[list(region)]).astype(np.int32))
+        cv2.fillConvexPoly(excluded, hull, 1)
+    radius = max(1, int(round(0.25 * eye_distance)))
+    excluded = cv2.dilate(excluded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+    rigid = mask & (1 - excluded)
+    # Too little left (an extreme close-up): fall back to the whole interior.
+    return rigid if rigid.sum() >= 0.1 * mask.sum() else mask
+
+
 def stabilize_to_reference(
     reference_crop: np.ndarray,
     moving_frame: np.ndarray,
     source_to_crop: np.ndarray,
     mode: str = "euclidean",
     *,
+    mask: np.ndarray | None = None,
     iterations: int = 60,
     epsilon: float = 1e-5,
 ) -> np.ndarray:
@@ -218,6 +252,7 @@ def stabilize_to_reference(
         moving_frame: (H, W) full grey source frame of apex or offset.
         source_to_crop: (2, 3) transform used for the onset.
         mode: ``"none"``, ``"translation"`` or ``"euclidean"`` (rotation + translation).
+        mask: (h, w) uint8 pixels to fit on (see `rigid_region_mask`); default: the interior.
 
     Returns:
         (2, 3) source->crop matrix for ``moving_frame``. If ECC fails to converge, the
@@ -229,10 +264,8 @@ def stabilize_to_reference(
     moving_crop = warp_frame(moving_frame, source_to_crop, height, width)
     motion = cv2.MOTION_TRANSLATION if mode == "translation" else cv2.MOTION_EUCLIDEAN
     warp = np.eye(2, 3, dtype=np.float32)
-    # Ignore a border band: replicated edge pixels would pull the fit towards zero motion.
-    border = max(2, min(height, width) // 16)
-    mask = np.zeros((height, width), np.uint8)
-    mask[border:-border, border:-border] = 1
+    if mask is None:
+        mask = rigid_region_mask(None, height, width)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, epsilon)
     try:
         _, warp = cv2.findTransformECC(

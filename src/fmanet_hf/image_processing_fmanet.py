@@ -32,7 +32,16 @@ import numpy as np
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 from .errors import FMANetConfigError, FrameCountError
-from .face import STABILIZATION_MODES, detect_face, eye_similarity_transform, resize_transform, stabilize_to_reference, transform_points, warp_frame
+from .face import (
+    STABILIZATION_MODES,
+    detect_face,
+    eye_similarity_transform,
+    resize_transform,
+    rigid_region_mask,
+    stabilize_to_reference,
+    transform_points,
+    warp_frame,
+)
 from .flow import FLOW_METHODS, compute_optical_flow, resolve_flow_params
 from .frames import load_triplet
 from .mmcof import NORMALIZATION_MODES, compute_mmcof, normalize_dual_phase, phase_channels, resize_channels
@@ -47,12 +56,14 @@ _OUTPUT_SETTINGS = (
     "eye_line_height",
     "face_detector_upsample",
     "stabilization",
+    "flow_margin_fraction",
     "flow_method",
     "flow_params",
     "size",
     "include_optical_strain",
     "flow_normalization",
     "normalization_floor_px",
+    "normalization_percentile",
     "mmcof_theta",
     "mmcof_modulation_threshold",
     "mmcof_modulation_sharpness",
@@ -113,6 +124,9 @@ class FMANetImageProcessor(BaseImageProcessor):
             dlib HOG upsampling levels tried in turn before giving up.
         stabilization (`str`, defaults to `"euclidean"`):
             Head-motion removal for apex/offset: `"none"`, `"translation"` or `"euclidean"`.
+        flow_margin_fraction (`float`, defaults to 0.125):
+            Extra context around the crop (fraction of its side, each side) that the flow is
+            computed on and then trimmed away, so solver border artefacts never reach the output.
         flow_method (`str`, defaults to `"tvl1"`):
             `"tvl1"`, `"dis"` or `"farneback"`.
         flow_params (`dict`, *optional*):
@@ -127,6 +141,10 @@ class FMANetImageProcessor(BaseImageProcessor):
             `"per_phase_minmax"`, `"joint_max"` or `"none"` (see `fmanet_hf.mmcof`).
         normalization_floor_px (`float`, defaults to 0.05):
             Smallest magnitude range (pixels) divided by, so static clips stay near zero.
+        normalization_percentile (`float`, defaults to 99.5):
+            The "max" of the normalisation is this percentile of the magnitude (100 = plain
+            max, the paper's min-max); values above it are clipped, so a few outlier vectors
+            cannot squash a whole map.
         return_mmcof (`bool`, defaults to `False`):
             Also return `mmcof_values` (B, 3, H, W), the fixed MM-COF descriptor.
         mmcof_theta (`list[float]`, defaults to `[0.6, 0.4]`):
@@ -153,12 +171,14 @@ class FMANetImageProcessor(BaseImageProcessor):
         eye_line_height: float = 0.37,
         face_detector_upsample: Sequence[int] = (0, 1, 2),
         stabilization: str = "euclidean",
+        flow_margin_fraction: float = 0.125,
         flow_method: str = "tvl1",
         flow_params: dict[str, Any] | None = None,
         size: dict[str, int] | None = None,
         include_optical_strain: bool = False,
         flow_normalization: str = "per_phase_minmax",
         normalization_floor_px: float = 0.05,
+        normalization_percentile: float = 99.5,
         return_mmcof: bool = False,
         mmcof_theta: Sequence[float] = (0.6, 0.4),
         mmcof_modulation_threshold: float = 0.15,
@@ -175,12 +195,14 @@ class FMANetImageProcessor(BaseImageProcessor):
         self.eye_line_height = float(eye_line_height)
         self.face_detector_upsample = [int(u) for u in face_detector_upsample]
         self.stabilization = stabilization
+        self.flow_margin_fraction = float(flow_margin_fraction)
         self.flow_method = flow_method
         self.flow_params = resolve_flow_params(flow_method, flow_params) if flow_method in FLOW_METHODS else flow_params
         self.size = dict(size) if size is not None else {"height": 64, "width": 64}
         self.include_optical_strain = bool(include_optical_strain)
         self.flow_normalization = flow_normalization
         self.normalization_floor_px = float(normalization_floor_px)
+        self.normalization_percentile = float(normalization_percentile)
         self.return_mmcof = bool(return_mmcof)
         self.mmcof_theta = [float(t) for t in mmcof_theta]
         self.mmcof_modulation_threshold = float(mmcof_modulation_threshold)
@@ -217,8 +239,12 @@ class FMANetImageProcessor(BaseImageProcessor):
             fail("interocular_fraction must be in [0.05, 0.9] and eye_line_height in [0.05, 0.95].")
         if not self.face_detector_upsample or any(u < 0 or u > 4 for u in self.face_detector_upsample):
             fail(f"face_detector_upsample must be a non-empty list of levels in [0, 4], got {self.face_detector_upsample}.")
+        if not 0.0 <= self.flow_margin_fraction <= 0.5:
+            fail(f"flow_margin_fraction must be in [0, 0.5], got {self.flow_margin_fraction}.")
         if not self.normalization_floor_px > 0:
             fail(f"normalization_floor_px must be > 0, got {self.normalization_floor_px}.")
+        if not 50.0 <= self.normalization_percentile <= 100.0:
+            fail(f"normalization_percentile must be in [50, 100], got {self.normalization_percentile}.")
         theta = self.mmcof_theta
         if len(theta) != 2 or min(theta) < 0 or sum(theta) <= 0:
             fail(f"mmcof_theta must be two non-negative weights, not both 0; got {theta}.")
@@ -264,23 +290,42 @@ class FMANetImageProcessor(BaseImageProcessor):
             onset_transform = resize_transform(height, width, self.crop_size)
             crop_height, crop_width = (height, width) if self.crop_size is None else (self.crop_size, self.crop_size)
 
-        onset_crop = warp_frame(onset_gray, onset_transform, crop_height, crop_width)
-        transforms = [onset_transform]
+        # Flow is computed on a crop enlarged by a margin of real context, then trimmed:
+        # TV-L1 produces large spurious vectors along an image's border rows/columns.
+        margin = int(round(self.flow_margin_fraction * min(crop_height, crop_width)))
+        padded_height, padded_width = crop_height + 2 * margin, crop_width + 2 * margin
+        to_padded = np.array([[1.0, 0.0, margin], [0.0, 1.0, margin], [0.0, 0.0, 1.0]])
+
+        def padded(transform: np.ndarray) -> np.ndarray:
+            return (to_padded @ np.vstack([transform, [0.0, 0.0, 1.0]]))[:2]
+
+        onset_crop = warp_frame(onset_gray, padded(onset_transform), padded_height, padded_width)
+        stabilization_mask = rigid_region_mask(
+            None if landmarks is None else landmarks + margin, padded_height, padded_width
+        )
+        padded_transforms = [padded(onset_transform)]
         crops = [onset_crop]
         for moving in (apex_gray, offset_gray):
-            transform = stabilize_to_reference(onset_crop, moving, onset_transform, self.stabilization)
-            transforms.append(transform)
-            crops.append(warp_frame(moving, transform, crop_height, crop_width))
+            transform = stabilize_to_reference(
+                onset_crop, moving, padded_transforms[0], self.stabilization, mask=stabilization_mask
+            )
+            padded_transforms.append(transform)
+            crops.append(warp_frame(moving, transform, padded_height, padded_width))
+        inner = (slice(margin, margin + crop_height), slice(margin, margin + crop_width))
+        transforms = [t - np.array([[0.0, 0.0, margin], [0.0, 0.0, margin]]) for t in padded_transforms]
 
-        onset_apex_flow = compute_optical_flow(crops[0], crops[1], self.flow_method, self.flow_params)
-        apex_offset_flow = compute_optical_flow(crops[1], crops[2], self.flow_method, self.flow_params)
+        onset_apex_flow = compute_optical_flow(crops[0], crops[1], self.flow_method, self.flow_params)[inner]
+        apex_offset_flow = compute_optical_flow(crops[1], crops[2], self.flow_method, self.flow_params)[inner]
+        crops = [crop[inner] for crop in crops]
 
         out_height, out_width = self.size["height"], self.size["width"]
         phases = [
             resize_channels(phase_channels(flow, self.include_optical_strain), out_height, out_width)
             for flow in (onset_apex_flow, apex_offset_flow)
         ]
-        phases = normalize_dual_phase(phases, self.flow_normalization, self.normalization_floor_px)
+        phases = normalize_dual_phase(
+            phases, self.flow_normalization, self.normalization_floor_px, self.normalization_percentile
+        )
         mmcof = compute_mmcof(
             onset_apex_flow,
             apex_offset_flow,
@@ -290,13 +335,14 @@ class FMANetImageProcessor(BaseImageProcessor):
             reverse_offset_phase=self.mmcof_reverse_offset_phase,
             size=(out_height, out_width),
             floor_px=self.normalization_floor_px,
+            percentile=self.normalization_percentile,
         )
         return MotionSample(
-            aligned_frames=np.stack(crops).astype(np.float32),
+            aligned_frames=np.ascontiguousarray(np.stack(crops), dtype=np.float32),
             source_to_crop=np.stack(transforms),
             landmarks=landmarks,
-            onset_apex_flow=onset_apex_flow,
-            apex_offset_flow=apex_offset_flow,
+            onset_apex_flow=np.ascontiguousarray(onset_apex_flow),
+            apex_offset_flow=np.ascontiguousarray(apex_offset_flow),
             pixel_values=np.concatenate(phases).astype(np.float32),
             mmcof=mmcof,
             num_faces=num_faces,

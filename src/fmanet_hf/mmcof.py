@@ -29,6 +29,7 @@ from .errors import FMANetConfigError, FMANetInputError
 
 NORMALIZATION_MODES = ("per_phase_minmax", "joint_max", "none")
 DEFAULT_FLOOR_PX = 0.05
+DEFAULT_PERCENTILE = 99.5
 
 
 def _check_flow(flow: np.ndarray, name: str) -> np.ndarray:
@@ -76,14 +77,22 @@ def resize_channels(channels: np.ndarray, height: int, width: int) -> np.ndarray
     ).astype(np.float32)
 
 
-def _minmax(values: np.ndarray, floor: float) -> np.ndarray:
+def robust_max(values: np.ndarray, percentile: float) -> float:
+    """The ``percentile``-th percentile of ``values`` (100 = the plain maximum)."""
+    return float(values.max()) if percentile >= 100.0 else float(np.percentile(values, percentile))
+
+
+def _minmax(values: np.ndarray, floor: float, percentile: float = 100.0) -> np.ndarray:
     low = float(values.min())
-    span = max(float(values.max()) - low, floor)
-    return (values - low) / span
+    span = max(robust_max(values, percentile) - low, floor)
+    return np.clip((values - low) / span, 0.0, 1.0)
 
 
 def normalize_dual_phase(
-    phases: Sequence[np.ndarray], mode: str = "per_phase_minmax", floor_px: float = DEFAULT_FLOOR_PX
+    phases: Sequence[np.ndarray],
+    mode: str = "per_phase_minmax",
+    floor_px: float = DEFAULT_FLOOR_PX,
+    percentile: float = DEFAULT_PERCENTILE,
 ) -> list[np.ndarray]:
     """Normalise the channels of one sample's phases (see module docstring for the modes).
 
@@ -92,6 +101,9 @@ def normalize_dual_phase(
         mode: one of ``NORMALIZATION_MODES``.
         floor_px: smallest range (pixels) a magnitude is divided by; keeps static clips finite
             and near zero.
+        percentile: the "max" of min-max is this percentile of the magnitude (100 = the
+            paper's plain maximum); values above it are clipped. Below 100 a few outlier
+            vectors (solver artefacts) cannot squash the whole map towards zero.
 
     Returns:
         Normalised copies: u, v in [-1, 1]; M (and strain) in [0, 1] (unless mode ``"none"``).
@@ -100,24 +112,28 @@ def normalize_dual_phase(
         raise FMANetConfigError(f"Unknown flow_normalization {mode!r}; choose one of {list(NORMALIZATION_MODES)}.")
     if floor_px <= 0:
         raise FMANetConfigError(f"normalization_floor_px must be > 0, got {floor_px}.")
+    if not 50.0 <= percentile <= 100.0:
+        raise FMANetConfigError(f"normalization_percentile must be in [50, 100], got {percentile}.")
     phases = [np.asarray(p, dtype=np.float32) for p in phases]
     if mode == "none":
         return [p.copy() for p in phases]
-    joint_scale = max(max(float(p[2].max()) for p in phases), floor_px)
+    joint_scale = max(max(robust_max(p[2], percentile) for p in phases), floor_px)
     normalised = []
     for phase in phases:
         out = np.empty_like(phase)
         if mode == "per_phase_minmax":
-            scale = max(float(phase[2].max()), floor_px)
-            out[2] = _minmax(phase[2], floor_px)
+            scale = max(robust_max(phase[2], percentile), floor_px)
+            out[2] = _minmax(phase[2], floor_px, percentile)
         else:
             scale = joint_scale
-            out[2] = phase[2] / scale
-        out[0] = phase[0] / scale
-        out[1] = phase[1] / scale
+            out[2] = np.clip(phase[2] / scale, 0.0, 1.0)
+        # Clipping the vector by its own magnitude keeps its direction.
+        shrink = np.minimum(1.0, scale / np.maximum(phase[2], 1e-12))
+        out[0] = phase[0] * shrink / scale
+        out[1] = phase[1] * shrink / scale
         if phase.shape[0] > 3:
-            # Strain is dimensionless; its floor is the strain of floor_px over one pixel.
-            out[3] = _minmax(phase[3], floor_px) if mode == "per_phase_minmax" else phase[3] / max(float(phase[3].max()), floor_px)
+            # Strain is dimensionless; the same floor value keeps a static clip's strain near zero.
+            out[3] = _minmax(phase[3], floor_px, percentile)
         normalised.append(out)
     return normalised
 
@@ -142,6 +158,7 @@ def compute_mmcof(
     reverse_offset_phase: bool = True,
     size: tuple[int, int] | None = None,
     floor_px: float = DEFAULT_FLOOR_PX,
+    percentile: float = DEFAULT_PERCENTILE,
 ) -> np.ndarray:
     """The fixed Magnitude-Modulated Combined Optical Flow descriptor of one sample.
 
@@ -164,7 +181,7 @@ def compute_mmcof(
         modulation_sharpness: k > 0; large k approaches a hard threshold.
         reverse_offset_phase: flip phase-2 direction before combining (see above).
         size: optional (height, width) output size.
-        floor_px: see ``normalize_dual_phase``.
+        floor_px, percentile: see ``normalize_dual_phase``.
 
     Returns:
         (3, H, W) float32 array (u_c, v_c, M_c): u_c, v_c in [-1, 1], M_c in [0, 1].
@@ -185,7 +202,7 @@ def compute_mmcof(
     phases = [phase_channels(first), phase_channels(second)]
     if size is not None:
         phases = [resize_channels(p, int(size[0]), int(size[1])) for p in phases]
-    phase1, phase2 = normalize_dual_phase(phases, "per_phase_minmax", floor_px)
+    phase1, phase2 = normalize_dual_phase(phases, "per_phase_minmax", floor_px, percentile)
     sign = -1.0 if reverse_offset_phase else 1.0
     combined_u = weights[0] * phase1[0] + sign * weights[1] * phase2[0]
     combined_v = weights[0] * phase1[1] + sign * weights[1] * phase2[1]
