@@ -106,7 +106,9 @@ def _tvl1(previous: np.ndarray, following: np.ndarray, params: Mapping[str, Any]
         gamma=float(params["gamma"]),
         medianFiltering=int(params["median_filtering"]),
     )
-    return solver.calc(previous, following, None)
+    # OpenCV's TV-L1 multiplies float input by 255 (it expects floats in [0, 1]); giving it
+    # [0, 255] floats inflates the data term 255-fold: slow, noisy, full of outliers.
+    return solver.calc(previous / 255.0, following / 255.0, None)
 
 
 def _dis(previous: np.ndarray, following: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:

@@ -1,0 +1,206 @@
+"""The ``fmanet-hf`` command.
+
+Subcommands so far: ``predict`` (classify frame triplets, or the built-in SynthME example),
+``synth`` (generate the SynthME benchmark) and ``prepare`` (cache a dataset's model inputs).
+Errors of the FMANetError family print one clear line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LOADERS = ("casme2", "samm", "smic", "mmew", "casme3", "megc2019", "synthme")
+DEFAULT_CACHE = Path(os.environ.get("FMANET_CACHE", Path.home() / ".cache" / "fmanet-hf"))
+
+
+def _load_model(model_path: str | None):
+    from .image_processing_fmanet import FMANetImageProcessor
+    from .modeling_fmanet import FMANetForImageClassification
+    from .pretrained import load_default_model
+
+    if model_path is None:
+        return load_default_model()
+    model = FMANetForImageClassification.from_pretrained(model_path).eval()
+    return model, FMANetImageProcessor.from_pretrained(model_path), True
+
+
+def _classify(model, processor, triplets):
+    import torch
+
+    batch = processor(frames=triplets, return_tensors="pt")
+    with torch.no_grad():
+        probabilities = model(**batch).logits.softmax(-1)
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    return labels, probabilities.numpy()
+
+
+def _print_table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    print(line)
+    print("-" * len(line))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
+def _example_clips(cache_dir: Path) -> list[dict]:
+    """One SynthME clip per class (made once, then reused) as loader records."""
+    from .data import load_casme2
+    from .data.synthetic import generate_synthme
+
+    root = cache_dir / "example-synthme"
+    generate_synthme(root, subjects=1, samples_per_class=1, seed=0, progress=False)
+    dataset = load_casme2(root, class_set="megc3", dataset_name="synthme")
+    return [dataset[i] for i in range(len(dataset))]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    model, processor, trained = _load_model(args.model)
+    if not trained:
+        print(
+            "NOTE: no trained model given and none bundled with this install: this is an UNTRAINED FMANet "
+            "(random weights, seed 0). Its scores mean nothing; they show that the pipeline runs.",
+            file=sys.stderr,
+        )
+    if args.example:
+        records = _example_clips(Path(args.cache_dir))
+        triplets = [(r["onset_path"], r["apex_path"], r["offset_path"]) for r in records]
+        names = [f"{r['sample_id']} (true: {r['label']})" for r in records]
+    else:
+        if len(args.frames) != 3:
+            print(f"error: predict needs 3 frame files (onset apex offset), got {len(args.frames)}.", file=sys.stderr)
+            return 2
+        triplets = [tuple(args.frames)]
+        names = [os.path.basename(args.frames[1])]
+    started = time.perf_counter()
+    labels, probabilities = _classify(model, processor, triplets)
+    elapsed = time.perf_counter() - started
+    results = []
+    for name, row in zip(names, probabilities):
+        best = int(row.argmax())
+        results.append({"sample": name, "label": labels[best], "score": float(row[best]),
+                        "scores": {label: float(p) for label, p in zip(labels, row)}})
+    if args.json:
+        print(json.dumps({"trained_model": trained, "results": results}, indent=2))
+    else:
+        rows = [[r["sample"], r["label"], *(f"{r['scores'][l]:.3f}" for l in labels)] for r in results]
+        _print_table(rows, ["sample", "predicted", *labels])
+        print(f"\n{len(results)} sample(s) in {elapsed:.2f} s ({'trained' if trained else 'UNTRAINED'} model).")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .data.synthetic import generate_synthme
+
+    info = generate_synthme(
+        args.out,
+        subjects=args.subjects,
+        samples_per_class=args.samples_per_class,
+        frames_per_clip=args.frames_per_clip,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(f"SynthME: {info.num_clips} clips of {info.frames_per_clip} frames, {info.num_subjects} subjects -> {info.root}")
+    print(f"classes: {info.class_counts}; faces: {', '.join(info.face_sources)}")
+    return 0
+
+
+def load_dataset_by_name(name: str, root: str, class_set: str | None):
+    """Call the loader of ``name`` (one of `LOADERS`) on ``root``."""
+    from . import data
+
+    if name == "synthme":
+        return data.load_casme2(root, class_set=class_set or "megc3", dataset_name="synthme")
+    if name == "megc2019":
+        return data.load_megc2019(root)
+    loader = getattr(data, f"load_{name}")
+    return loader(root, class_set=class_set) if class_set else loader(root)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .data.prepare import cache_path_for, prepare_dataset
+    from .image_processing_fmanet import FMANetImageProcessor
+
+    dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
+    if args.processor:
+        processor = FMANetImageProcessor.from_pretrained(args.processor)
+    else:
+        overrides = {"flow_method": args.flow_method} if args.flow_method else {}
+        processor = FMANetImageProcessor(**overrides)
+    cache_dir = Path(args.cache_dir) / "prepared"
+    started = time.perf_counter()
+    prepared = prepare_dataset(dataset, processor, cache_dir, num_proc=args.num_proc, progress=not args.quiet)
+    elapsed = time.perf_counter() - started
+    print(
+        f"{len(prepared)} samples of {args.dataset} prepared in {elapsed:.2f} s "
+        f"(flow {processor.flow_method}, input {tuple(prepared[0]['pixel_values'].shape)}); "
+        f"cache: {cache_path_for(dataset, processor, cache_dir)}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="fmanet-hf", description="FMANet micro-expression recognition.")
+    parser.add_argument("--version", action="version", version=f"fmanet-hf {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser("predict", help="classify an onset/apex/offset triplet")
+    predict.add_argument("frames", nargs="*", help="onset, apex and offset image files")
+    predict.add_argument("--example", action="store_true", help="classify one built-in SynthME clip per class")
+    predict.add_argument("--model", help="a saved FMANet folder (default: the bundled model)")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where the example clips are kept")
+    predict.set_defaults(handler=cmd_predict)
+
+    synth = commands.add_parser("synth", help="generate the SynthME synthetic benchmark")
+    synth.add_argument("--out", default="synthme", help="output folder (CASME II layout)")
+    synth.add_argument("--subjects", type=int, default=12)
+    synth.add_argument("--samples-per-class", type=int, default=4, help="clips per class and subject")
+    synth.add_argument("--frames-per-clip", type=int, default=11)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--overwrite", action="store_true")
+    synth.add_argument("--quiet", action="store_true", help="no progress bar")
+    synth.set_defaults(handler=cmd_synth)
+
+    prepare = commands.add_parser("prepare", help="compute and cache the model inputs of a dataset")
+    prepare.add_argument("--dataset", choices=LOADERS, default="synthme")
+    prepare.add_argument("--root", default="synthme", help="the dataset folder")
+    prepare.add_argument("--class-set", help="class set of the loader (e.g. 5class, megc3)")
+    prepare.add_argument("--processor", help="folder with a preprocessor_config.json to use")
+    prepare.add_argument("--flow-method", choices=("tvl1", "dis", "farneback"))
+    prepare.add_argument("--num-proc", type=int, default=None, help="worker processes (default: all cores)")
+    prepare.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    prepare.add_argument("--quiet", action="store_true", help="no progress bar")
+    prepare.set_defaults(handler=cmd_prepare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .errors import FMANetError
+
+    try:
+        return args.handler(args)
+    except FMANetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
