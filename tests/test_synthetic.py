@@ -131,6 +131,30 @@ def test_fractional_field_moves_a_linear_ramp_exactly():
     np.testing.assert_allclose(moved[4:-4, 4:-4], ramp[4:-4, 4:-4] - (2.0 * 0.6 + 3.0 * -0.8), atol=5.0 / 64 + 1e-3)
 
 
+@pytest.mark.parametrize("refine_steps", [1, 0])
+def test_content_lands_where_the_forward_field_says(face_landmarks, refine_steps):
+    # Warp images that hold their own x and y coordinates; after the warp, the pixel at
+    # q = p + D(p) must show the coordinates of p. AU5 (narrow eyelid pulls) at a 2 px peak
+    # on a face at the default 320 px scale is the hardest case for the plain negated-field
+    # inverse (refine_steps=0). The floor of this measurement is ~0.03 px (remap's 1/32 px grid).
+    landmarks, size = face_landmarks * 2.5, 320
+    field = au_displacement_field(landmarks, (5,), 2.0, (size, size))
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    warped_x = warp_backward(xs, field, refine_steps=refine_steps)
+    warped_y = warp_backward(ys, field, refine_steps=refine_steps)
+    moving = np.argwhere(np.hypot(field[..., 0], field[..., 1]) > 0.5)  # (row, col) of p
+    px, py = moving[:, 1].astype(np.float32), moving[:, 0].astype(np.float32)
+    qx = (px + field[moving[:, 0], moving[:, 1], 0])[None, :]
+    qy = (py + field[moving[:, 0], moving[:, 1], 1])[None, :]
+    seen_x = cv2.remap(warped_x, qx, qy, cv2.INTER_LINEAR)[0]
+    seen_y = cv2.remap(warped_y, qx, qy, cv2.INTER_LINEAR)[0]
+    error = np.hypot(seen_x - px, seen_y - py)
+    if refine_steps == 1:
+        assert error.max() < 0.1 and np.percentile(error, 95) < 0.05
+    else:
+        assert 0.15 < error.max() < 0.4, "the first-order inverse is measurably worse (why we refine)"
+
+
 def test_warped_face_texture_shows_the_field_as_optical_flow(face_landmarks):
     texture = _smooth_texture(seed=1, blur_px=2.0) * 3.0
     field = au_displacement_field(face_landmarks, (1, 2), 2.0, (128, 128))
@@ -344,3 +368,20 @@ def test_figure_is_written(tmp_path, tiny_set):
     assert [p.name for p in out.parent.iterdir()] == ["examples.png"]
     with pytest.raises(DatasetError):
         render_synthme_figure(tmp_path, tmp_path / "none.png")
+
+
+# ----------------------------------------------------------------------------- CASME II loader
+def test_casme2_loader_reads_a_generated_tree(tiny_set):
+    casme2 = pytest.importorskip("fmanet_hf.data.casme2")
+    dataset = casme2.load_casme2(tiny_set.root, class_set="megc3", dataset_name="synthme")
+    manifest = json.loads(tiny_set.manifest_path.read_text())
+    expected = {f"sub{s['subject']:02d}/{s['filename']}": s for s in manifest["samples"]}
+    assert len(dataset) == len(expected) == 6
+    for row in dataset:
+        sample = expected[f"{row['subject']}/{row['clip']}"]
+        assert row["dataset"] == "synthme"
+        assert row["label"] == sample["megc_class"] and row["native_label"] == sample["emotion"]
+        assert (row["onset_index"], row["apex_index"], row["offset_index"]) == (
+            sample["onset_frame"], sample["apex_frame"], sample["offset_frame"])
+        assert Path(row["apex_path"]).name == f"img{sample['apex_frame']}.jpg" and Path(row["apex_path"]).is_file()
+        assert row["fixes"] == "", "a generated sheet needs no repairs"

@@ -1,7 +1,8 @@
 """A figure of SynthME clips: key frames and the two optical-flow phases per class.
 
 For one clip per MEGC class (the clip whose amplitude is nearest the class median, so the
-figure is typical rather than flattering), it shows the onset, apex and offset frames and
+figure is typical rather than flattering; blink-free clips and not-yet-shown faces are
+preferred so the expression is legible), it shows the onset, apex and offset frames and
 the dense optical flow onset->apex and apex->offset, colour coded in HSV: hue is the
 direction (legend wheel), brightness the magnitude, saturating at a stated number of pixels.
 Rigid head motion is removed first, as the FMANet processor does: apex and offset are
@@ -46,15 +47,24 @@ def _read_manifest(root: Path) -> dict[str, Any]:
 
 
 def _pick_samples(samples: list[dict[str, Any]], classes: Sequence[str] | None) -> list[dict[str, Any]]:
-    """One sample per class: the one whose amplitude is nearest the class median (first on ties)."""
+    """One sample per class, the one whose amplitude is nearest the class median.
+
+    For legibility, clips without a blink are preferred (a blink moves the eyelids more than
+    most micro-expressions move anything), and so are source photographs not yet shown in
+    an earlier row; each preference is dropped when no clip satisfies it.
+    """
     present = [c for c in MEGC3_CLASSES if any(s["megc_class"] == c for s in samples)]
     wanted = list(classes) if classes is not None else present
-    picked = []
+    picked: list[dict[str, Any]] = []
     for class_name in wanted:
         members = [s for s in samples if s["megc_class"] == class_name]
         if not members:
             raise FMANetConfigError(f"No SynthME sample of class {class_name!r}; classes present: {present}.")
         median = float(np.median([s["amplitude_px"] for s in members]))
+        shown = {s["source"] for s in picked}
+        for keep in (lambda s: not s.get("blink"), lambda s: s["source"] not in shown):
+            if any(keep(s) for s in members):
+                members = [s for s in members if keep(s)]
         picked.append(min(members, key=lambda s: abs(s["amplitude_px"] - median)))
     return picked
 
@@ -231,7 +241,7 @@ def render_synthme_figure(
     legend.set_anchor("N")
     figure.suptitle(
         f"SynthME (generator {manifest['generator_version']}, seed {manifest['seed']}): one clip per class, amplitude nearest "
-        f"the class median;\nflow = {'TV-L1 (OpenCV defaults)' if flow_method == 'tvl1' else 'DIS (medium)'} after ECC head-motion "
+        f"the class median (blink-free clips preferred);\nflow = {'TV-L1 (OpenCV defaults)' if flow_method == 'tvl1' else 'DIS (medium)'} after ECC head-motion "
         "removal and a global brightness match to the onset",
         fontsize=9,
     )
