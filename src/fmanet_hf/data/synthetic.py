@@ -67,7 +67,7 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
-from ..errors import DatasetError, FaceNotFoundError, FMANetConfigError, LandmarkModelError
+from ..errors import DatasetError, FaceNotFoundError, FMANetConfigError
 
 logger = logging.getLogger(__name__)
 
