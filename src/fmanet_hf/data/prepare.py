@@ -129,9 +129,23 @@ def prepare_dataset(
     )
     workers = num_proc if num_proc is not None else (os.cpu_count() or 1)
     workers = max(1, min(workers, len(dataset)))
-    started = time.perf_counter()
     if not progress:
         disable_progress_bar()
+    try:
+        prepared, elapsed = _compute(dataset, processor, features, workers)
+        _write_cache(path, prepared, processor, elapsed)
+    finally:
+        if not progress:
+            enable_progress_bar()
+    logger.info("Prepared %d samples in %.1f s; cached at %s.", len(prepared), elapsed, path)
+    cached = _load_valid_cache(path, processor)
+    if cached is None:
+        raise CacheError(f"The cache just written at {path} cannot be read back; check the disk.")
+    return _with_format(cached)
+
+
+def _compute(dataset, processor, features, workers: int):
+    started = time.perf_counter()
     try:
         prepared = dataset.map(
             _process_example,
@@ -151,10 +165,10 @@ def prepare_dataset(
         if cause is not None:
             raise cause from None
         raise
-    finally:
-        if not progress:
-            enable_progress_bar()
-    elapsed = time.perf_counter() - started
+    return prepared, time.perf_counter() - started
+
+
+def _write_cache(path: Path, prepared, processor, elapsed: float) -> None:
     try:
         with atomic_directory(path) as staging:
             prepared.save_to_disk(str(staging / "data"))
@@ -169,11 +183,6 @@ def prepare_dataset(
             )
     except OSError as error:
         raise CacheError(f"Could not write the prepared-input cache at {path}: {error}") from None
-    logger.info("Prepared %d samples in %.1f s; cached at %s.", len(prepared), elapsed, path)
-    cached = _load_valid_cache(path, processor)
-    if cached is None:
-        raise CacheError(f"The cache just written at {path} cannot be read back; check the disk.")
-    return _with_format(cached)
 
 
 def _with_format(dataset):
