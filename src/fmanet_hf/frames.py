@@ -184,3 +184,31 @@ def load_triplet(frames: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndar
             "Crop or resize them identically before calling the processor."
         )
     return grey  # type: ignore[return-value]
+
+
+INTENSITY_MATCHING_MODES = ("none", "mean_std")
+
+
+def match_intensity(moving: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Global gain/offset that gives ``moving`` the mean and standard deviation of ``reference``.
+
+    Optical flow assumes constant brightness; a lamp flicker or an exposure ramp of a few
+    percent between onset and apex otherwise shows up as flow larger than a
+    micro-expression. Statistics are taken over ``mask`` (e.g. the rigid face regions, so
+    the expression itself does not set the gain).
+
+    Args:
+        moving, reference: (H, W) float32 grey frames, [0, 255].
+        mask: optional (H, W) array, non-zero where statistics are taken.
+
+    Returns:
+        (H, W) float32 adjusted copy of ``moving`` (not clipped: the flow solvers take any float).
+    """
+    selection = np.ones(moving.shape, bool) if mask is None else np.asarray(mask) > 0
+    if selection.sum() < 16:
+        selection = np.ones(moving.shape, bool)
+    moving_values, reference_values = moving[selection], reference[selection]
+    moving_std = float(moving_values.std())
+    # A flat frame has no contrast to match: only shift its mean.
+    gain = float(reference_values.std()) / moving_std if moving_std > 1e-3 else 1.0
+    return ((moving - float(moving_values.mean())) * gain + float(reference_values.mean())).astype(np.float32)

@@ -43,7 +43,7 @@ from .face import (
     warp_frame,
 )
 from .flow import FLOW_METHODS, compute_optical_flow, resolve_flow_params
-from .frames import load_triplet
+from .frames import INTENSITY_MATCHING_MODES, load_triplet, match_intensity
 from .mmcof import NORMALIZATION_MODES, compute_mmcof, normalize_dual_phase, phase_channels, resize_channels
 
 PROCESSOR_FORMAT_VERSION = 1
@@ -57,6 +57,7 @@ _OUTPUT_SETTINGS = (
     "face_detector_upsample",
     "stabilization",
     "flow_margin_fraction",
+    "intensity_matching",
     "flow_method",
     "flow_params",
     "size",
@@ -127,6 +128,10 @@ class FMANetImageProcessor(BaseImageProcessor):
         flow_margin_fraction (`float`, defaults to 0.125):
             Extra context around the crop (fraction of its side, each side) that the flow is
             computed on and then trimmed away, so solver border artefacts never reach the output.
+        intensity_matching (`str`, defaults to `"mean_std"`):
+            `"mean_std"`: give apex and offset the onset's mean and standard deviation over
+            the rigid face regions before the flow (brightness drift otherwise becomes flow);
+            `"none"`.
         flow_method (`str`, defaults to `"tvl1"`):
             `"tvl1"`, `"dis"` or `"farneback"`.
         flow_params (`dict`, *optional*):
@@ -172,6 +177,7 @@ class FMANetImageProcessor(BaseImageProcessor):
         face_detector_upsample: Sequence[int] = (0, 1, 2),
         stabilization: str = "euclidean",
         flow_margin_fraction: float = 0.125,
+        intensity_matching: str = "mean_std",
         flow_method: str = "tvl1",
         flow_params: dict[str, Any] | None = None,
         size: dict[str, int] | None = None,
@@ -196,6 +202,7 @@ class FMANetImageProcessor(BaseImageProcessor):
         self.face_detector_upsample = [int(u) for u in face_detector_upsample]
         self.stabilization = stabilization
         self.flow_margin_fraction = float(flow_margin_fraction)
+        self.intensity_matching = intensity_matching
         self.flow_method = flow_method
         self.flow_params = resolve_flow_params(flow_method, flow_params) if flow_method in FLOW_METHODS else flow_params
         self.size = dict(size) if size is not None else {"height": 64, "width": 64}
@@ -221,6 +228,8 @@ class FMANetImageProcessor(BaseImageProcessor):
 
         if self.flow_method not in FLOW_METHODS:
             fail(f"flow_method must be one of {list(FLOW_METHODS)}, got {self.flow_method!r}.")
+        if self.intensity_matching not in INTENSITY_MATCHING_MODES:
+            fail(f"intensity_matching must be one of {list(INTENSITY_MATCHING_MODES)}, got {self.intensity_matching!r}.")
         if self.stabilization not in STABILIZATION_MODES:
             fail(f"stabilization must be one of {list(STABILIZATION_MODES)}, got {self.stabilization!r}.")
         if self.flow_normalization not in NORMALIZATION_MODES:
@@ -311,6 +320,8 @@ class FMANetImageProcessor(BaseImageProcessor):
             )
             padded_transforms.append(transform)
             crops.append(warp_frame(moving, transform, padded_height, padded_width))
+        if self.intensity_matching == "mean_std":
+            crops[1:] = [match_intensity(crop, onset_crop, stabilization_mask) for crop in crops[1:]]
         inner = (slice(margin, margin + crop_height), slice(margin, margin + crop_width))
         transforms = [t - np.array([[0.0, 0.0, margin], [0.0, 0.0, margin]]) for t in padded_transforms]
 

@@ -71,7 +71,7 @@ from ..errors import DatasetError, FaceNotFoundError, FMANetConfigError
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 DATASET_NAME = "synthme"
 FRAME_RATE_FPS = 200
 FRAMES_FOLDER = "CASME2_RAW_selected"
@@ -266,15 +266,26 @@ ACTION_UNITS: dict[int, ActionUnit] = {
 }
 
 # Native emotion -> alternative AU combinations (one is drawn uniformly per clip).
+# Several AU sets per emotion, as in coded datasets: micro-expressions are often partial
+# (a lone AU12 smile, a brow flash without jaw drop), and emotions share AUs (fear and
+# surprise both raise the brows and lids; happiness can open the jaw). Without this overlap a
+# linear model on the flow separated the three classes almost perfectly.
 EMOTION_AUS: dict[str, tuple[tuple[int, ...], ...]] = {
-    "happiness": ((6, 12),),
-    "surprise": ((1, 2, 5, 26),),
+    "happiness": ((6, 12), (12,), (6, 12, 26), (12, 14)),
+    "surprise": ((1, 2, 5, 26), (1, 2, 5), (1, 2), (1, 2, 26), (5, 26)),
     "disgust": ((9, 10), (4, 9), (4, 10), (4,)),
-    "sadness": ((1, 4, 15),),
-    "repression": ((14, 17), (15, 17)),
-    "anger": ((4, 5, 23), (4, 7, 23)),
-    "fear": ((1, 2, 4, 5, 20),),
+    "sadness": ((1, 4, 15), (1, 4), (15, 17)),
+    "repression": ((14, 17), (15, 17), (14,)),
+    "anger": ((4, 5, 23), (4, 7, 23), (4, 7)),
+    "fear": ((1, 2, 4, 5, 20), (1, 2, 5, 20), (1, 2, 4), (1, 2, 5)),
 }
+
+# Label-independent facial activity (drawn from the nuisance stream): with this probability a
+# clip carries one extra AU at DISTRACTOR_WEIGHT_RANGE of the expression's strength, whatever
+# its class, as real clips carry unrelated movements.
+DISTRACTOR_PROBABILITY = 0.5
+DISTRACTOR_AUS = (1, 2, 4, 7, 12, 14, 15, 17)
+DISTRACTOR_WEIGHT_RANGE = (0.25, 0.6)
 
 _BLINK_PULLS = (
     Pull(_UPPER_LIDS, (0.0, 1.0), 0.12),
@@ -796,6 +807,7 @@ class SampleParameters:
     blink: dict[str, float] | None
     source: str
     variant: int
+    distractor_au: int | None = None
 
 
 def _sample_seed(seed: int, subject: int, class_name: str, repeat: int, stream: int) -> np.random.Generator:
@@ -834,6 +846,16 @@ def _draw_sample(
     residual = float(timing.uniform(*RESIDUAL_RANGE))
     profile = temporal_profile(frames, onset, apex, offset, residual)
 
+    distractor_au = None
+    if nuisance.uniform() < DISTRACTOR_PROBABILITY:
+        distractor_au = int(DISTRACTOR_AUS[int(nuisance.integers(len(DISTRACTOR_AUS)))])
+        distractor_weight = float(nuisance.uniform(*DISTRACTOR_WEIGHT_RANGE))
+        if distractor_au in aus:
+            au_weights[aus.index(distractor_au)] += distractor_weight
+        else:
+            aus.append(distractor_au)
+            au_weights.append(distractor_weight)
+
     drift_radius = HEAD_TRANSLATION_MAX_PX * math.sqrt(nuisance.uniform())
     drift_angle = nuisance.uniform(0.0, 2.0 * math.pi)
     blink = None
@@ -870,6 +892,7 @@ def _draw_sample(
         blink=blink,
         source=subject.source,
         variant=subject.variant,
+        distractor_au=distractor_au,
     )
 
 
