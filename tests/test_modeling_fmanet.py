@@ -500,7 +500,9 @@ def test_remote_code_loads_without_the_package(tester, tmp_path):
     model.save_pretrained(folder)
     # crop_size 40 = the triplet's own size (crop_size=None does not survive a save, see
     # test_image_processing_fmanet.py::test_crop_size_none_survives_save_and_load).
-    processor = FMANetImageProcessor(align_faces=False, crop_size=40, flow_method="dis", size={"height": 32, "width": 32})
+    processor = FMANetImageProcessor(
+        align_faces=False, crop_size=40, stabilization="none", flow_method="dis", size={"height": 32, "width": 32}
+    )
     processor.save_pretrained(folder)
     inputs = tmp_path / "inputs"
     inputs.mkdir()
