@@ -1,0 +1,103 @@
+"""Distributed (2-process, CPU, gloo) training check, launched by tests/test_accelerate_ddp.py:
+
+    OMP_NUM_THREADS=1 torchrun --nproc_per_node 2 --master_port PORT ddp_train.py OUT_DIR
+
+Each process writes under OUT_DIR:
+- ``rank<r>.pt``: the trained weights of `train_model` (plain SGD, no dropout, GroupNorm),
+  plus ``rank<r>.json``: world size, rank and the sample ids it computed gradients of;
+- a LOSO run with batches split across processes (``loso/``) and one with whole folds per
+  process (``loso_fold_parallel/``);
+- ``rank<r>_writes.json``: every file this process opened for writing, created, renamed or
+  deleted under those LOSO folders (from a Python audit hook), to prove who writes what.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+OUT = Path(sys.argv[1]).resolve()
+LOSO_DIRS = (OUT / "loso", OUT / "loso_fold_parallel")
+writes: list[list[str]] = []
+
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+def audit(event: str, args: tuple) -> None:
+    """Record file-system changes under the LOSO folders."""
+    paths: list = []
+    if event == "open":
+        path, mode, flags = args
+        if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (mode is None and isinstance(flags, int) and flags & WRITE_FLAGS):
+            paths = [path]
+    elif event in ("os.rename", "os.mkdir", "os.remove", "os.rmdir", "shutil.rmtree"):
+        paths = [a for a in args[:2] if isinstance(a, (str, bytes, os.PathLike))]
+    for path in paths:
+        text = os.fsdecode(path) if not isinstance(path, int) else ""
+        if any(text.startswith(str(d)) for d in LOSO_DIRS):
+            writes.append([event, text])
+
+
+sys.addaudithook(audit)
+
+import torch  # noqa: E402
+from accelerate import Accelerator  # noqa: E402
+from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
+
+from fmanet_hf import FMANetConfig, FMANetForImageClassification  # noqa: E402
+from fmanet_hf.training.collate import PreparedTensors  # noqa: E402
+from fmanet_hf.training.loso import TrainingObserver, TrainingSchedule, run_loso, train_model  # noqa: E402
+
+DDP_SCHEDULE = TrainingSchedule(epochs=2, batch_size=2, learning_rate=0.1, weight_decay=0.0, optimizer="sgd", lr_schedule="constant")
+LOSO_SETTINGS = dict(epochs=1, batch_size=4, learning_rate=1e-2, seed=3)
+
+
+def ddp_data() -> PreparedTensors:
+    """8 samples of 4 subjects at 16x16 (shared with the single-process reference)."""
+    return PreparedTensors.from_prepared(make_prepared_dataset(subjects=4, per_subject=2, image_size=16, seed=7))
+
+
+def init_model() -> FMANetForImageClassification:
+    torch.manual_seed(0)
+    return FMANetForImageClassification(FMANetConfig(**tiny_config_kwargs(image_size=16), num_labels=3))
+
+
+def loso_dataset():
+    return make_prepared_dataset(subjects=3, per_subject=2, image_size=16, seed=11)
+
+
+class LocalIds(TrainingObserver):
+    def __init__(self):
+        self.steps = []
+
+    def on_optimizer_step(self, fold, epoch, step, sample_ids, global_sample_ids):
+        self.steps.append({"local": list(sample_ids), "global": list(global_sample_ids)})
+
+
+def main() -> int:
+    accelerator = Accelerator(cpu=True)
+    rank = accelerator.process_index
+    data = ddp_data()
+    observer = LocalIds()
+    model, log = train_model(
+        init_model(), data, range(len(data)), DDP_SCHEDULE, seed=0, accelerator=accelerator, observer=observer
+    )
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, OUT / f"rank{rank}.pt")
+    (OUT / f"rank{rank}.json").write_text(
+        json.dumps({"world_size": accelerator.num_processes, "rank": rank, "distributed_type": str(accelerator.distributed_type),
+                    "steps": observer.steps, "epoch_losses": log.epoch_losses})
+    )
+    run_loso(loso_dataset(), model_config=tiny_config_kwargs(image_size=16), out_dir=LOSO_DIRS[0], progress=False,
+             accelerator=accelerator, **LOSO_SETTINGS)
+    run_loso(loso_dataset(), model_config=tiny_config_kwargs(image_size=16), out_dir=LOSO_DIRS[1], progress=False,
+             accelerator=accelerator, fold_parallel=True, **LOSO_SETTINGS)
+    (OUT / f"rank{rank}_writes.json").write_text(json.dumps(writes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
