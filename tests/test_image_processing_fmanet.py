@@ -296,12 +296,6 @@ def test_two_positional_frames(fast_processor):
     assert_fmanet_error(excinfo, FrameCountError, "missing: offset")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="FMANetImageProcessor.__call__/preprocess take onset, apex, offset positionally: a 4th positional "
-    "frame raises Python's TypeError ('takes from 1 to 4 positional arguments'), not FrameCountError",
-)
 def test_four_positional_frames(fast_processor):
     frames = smooth_triplet()
     with pytest.raises(FrameCountError):
@@ -372,12 +366,6 @@ def test_invalid_frame_values(fast_processor, bad, words):
         assert "offset" in str(excinfo.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/fmanet_hf/frames.py to_gray_float formats the range with :.3g, so a float frame "
-    "slightly above 1 (e.g. max 1.004) is refused with the message 'values in [0, 1]; float frames "
-    "must be scaled to [0, 1]'",
-)
 def test_slightly_out_of_range_float_message_shows_the_offending_value(fast_processor):
     onset, apex, _ = smooth_triplet()
     bad = np.full((48, 48), 0.5, np.float32)
@@ -587,13 +575,6 @@ def test_processor_save_and_load(tmp_path):
         np.testing.assert_array_equal(again["mmcof_values"], out["mmcof_values"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transformers' BaseImageProcessor.to_dict drops None attributes without a non-None class "
-    "attribute of the same name; FMANetImageProcessor has none for crop_size, so crop_size=None is left "
-    "out of preprocessor_config.json and from_pretrained restores the default 128 (other output, other "
-    "fingerprint)",
-)
 def test_crop_size_none_survives_save_and_load(tmp_path):
     processor = FMANetImageProcessor(align_faces=False, crop_size=None, flow_method="dis", size={"height": 16, "width": 16})
     processor.save_pretrained(tmp_path)

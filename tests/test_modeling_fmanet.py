@@ -628,12 +628,6 @@ UNCAUGHT_CONFIGS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/fmanet_hf/configuration_fmanet.py validate_fmanet(): NaN fusion_init_theta / "
-    "modulation_init_threshold, a float attention_kernel_size and a negative initializer_range are "
-    "accepted; the model then gives NaN logits or a raw torch TypeError/RuntimeError",
-)
 @pytest.mark.parametrize("overrides, setting", UNCAUGHT_CONFIGS, ids=[str(o) for o, _ in UNCAUGHT_CONFIGS])
 def test_uncaught_impossible_config_values(tester, overrides, setting):
     with pytest.raises(FMANetConfigError, match=setting):

@@ -5,6 +5,8 @@ Remote-code file: imports only transformers, the standard library and relative m
 
 from __future__ import annotations
 
+import math
+
 from transformers import PreTrainedConfig
 
 from .errors import FMANetConfigError
@@ -119,6 +121,14 @@ class FMANetConfig(PreTrainedConfig):
         initializer_range: float = 0.02,
         **kwargs,
     ):
+        # Check the label count before PreTrainedConfig builds an id2label dict of that size.
+        requested_labels = kwargs.get("num_labels")
+        if requested_labels is not None and (
+            isinstance(requested_labels, bool) or not isinstance(requested_labels, int) or not 1 <= requested_labels <= MAX_LABELS
+        ):
+            raise FMANetConfigError(
+                f"Invalid FMANetConfig: num_labels must be an integer in [1, {MAX_LABELS}], got {requested_labels!r}."
+            )
         if "id2label" not in kwargs and "label2id" not in kwargs and "num_labels" not in kwargs:
             kwargs["id2label"] = {0: "negative", 1: "positive", 2: "surprise"}
         self.phase_mode = phase_mode
@@ -131,11 +141,11 @@ class FMANetConfig(PreTrainedConfig):
         self.modulation_init_threshold = modulation_init_threshold
         self.fusion_mode = fusion_mode
         self.fusion_granularity = fusion_granularity
-        self.fusion_init_theta = [float(t) for t in fusion_init_theta]
+        self.fusion_init_theta = list(fusion_init_theta)
         self.use_motion_attention = use_motion_attention
         self.attention_kernel_size = attention_kernel_size
-        self.hidden_sizes = [int(h) for h in hidden_sizes]
-        self.depths = [int(d) for d in depths]
+        self.hidden_sizes = list(hidden_sizes)
+        self.depths = list(depths)
         self.hidden_act = hidden_act
         self.num_groups = num_groups
         self.classifier_dropout = classifier_dropout
@@ -159,6 +169,10 @@ class FMANetConfig(PreTrainedConfig):
 
         def fail(message: str) -> None:
             raise FMANetConfigError(f"Invalid FMANetConfig: {message}")
+
+        def finite_number(name: str, value) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                fail(f"{name} must be a finite number, got {value!r}.")
 
         def positive_int(name: str, value, upper: int) -> None:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
@@ -190,7 +204,13 @@ class FMANetConfig(PreTrainedConfig):
         min_size = 2 ** (1 + len(self.hidden_sizes))
         if self.image_size < min_size:
             fail(f"image_size {self.image_size} is too small for {len(self.hidden_sizes)} trunk stages; use >= {min_size}.")
-        if len(self.fusion_init_theta) != 2 or min(self.fusion_init_theta) < 0 or sum(self.fusion_init_theta) <= 0:
+        for name in ("modulation_init_slope", "modulation_init_threshold", "classifier_dropout", "initializer_range"):
+            finite_number(name, getattr(self, name))
+        if len(self.fusion_init_theta) != 2:
+            fail(f"fusion_init_theta must hold two weights, got {self.fusion_init_theta}.")
+        for weight in self.fusion_init_theta:
+            finite_number("each of fusion_init_theta", weight)
+        if min(self.fusion_init_theta) < 0 or sum(self.fusion_init_theta) <= 0:
             fail(f"fusion_init_theta must be two non-negative weights, not both 0; got {self.fusion_init_theta}.")
         if self.fusion_mode == "learnable" and min(self.fusion_init_theta) <= 0:
             fail("a learnable fusion initialises its logits from log(theta), so both weights must be > 0.")
@@ -198,8 +218,11 @@ class FMANetConfig(PreTrainedConfig):
             fail(f"modulation_init_slope must be > 0, got {self.modulation_init_slope}.")
         if not 0.0 <= self.classifier_dropout < 1.0:
             fail(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}.")
-        if self.attention_kernel_size < 1 or self.attention_kernel_size % 2 == 0:
+        positive_int("attention_kernel_size", self.attention_kernel_size, 31)
+        if self.attention_kernel_size % 2 == 0:
             fail(f"attention_kernel_size must be a positive odd integer, got {self.attention_kernel_size}.")
+        if not self.initializer_range > 0:
+            fail(f"initializer_range must be > 0, got {self.initializer_range}.")
         if not 1 <= self.num_labels <= MAX_LABELS:
             fail(f"the number of labels must be in [1, {MAX_LABELS}], got {self.num_labels}.")
 

@@ -127,7 +127,7 @@ def to_gray_float(frame: Any, name: str = "frame") -> np.ndarray:
             )
         if array.min() < -1e-3 or array.max() > 1.0 + 1e-3:
             raise InvalidFrameError(
-                f"The {name} frame is a float array with values in [{array.min():.3g}, {array.max():.3g}]; "
+                f"The {name} frame is a float array with values in [{array.min():.6g}, {array.max():.6g}]; "
                 "float frames must be scaled to [0, 1]. Divide 8-bit data by 255 or pass it as uint8."
             )
         array = np.clip(array, 0.0, 1.0) * 255.0

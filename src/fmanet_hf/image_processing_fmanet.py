@@ -164,6 +164,9 @@ class FMANetImageProcessor(BaseImageProcessor):
             Path to `shape_predictor_68_face_landmarks.dat`; default: the file of the
             `face-recognition-models` package or `$FMANET_LANDMARK_MODEL`. Not part of the
             output-defining settings.
+        processor_format_version (`int`, defaults to the current version):
+            Version of the processing pipeline that wrote the config; a config from a newer
+            fmanet-hf is refused rather than silently processed differently.
     """
 
     model_input_names = ["pixel_values"]
@@ -278,6 +281,17 @@ class FMANetImageProcessor(BaseImageProcessor):
         """SHA-256 (hex, 16 chars) of `output_settings()`: the cache key of prepared inputs."""
         canonical = json.dumps(self.output_settings(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting, None values included.
+
+        transformers drops None-valued attributes on save; ``crop_size=None`` (keep native
+        size) would then come back as the default 128 and change the output.
+        """
+        output = super().to_dict()
+        for key in (*_OUTPUT_SETTINGS, "return_mmcof", "landmark_model_path"):
+            output[key] = getattr(self, key)
+        return output
 
     # ------------------------------------------------------------------ one sample
     def process_triplet(self, onset: Any, apex: Any, offset: Any) -> MotionSample:
@@ -444,8 +458,13 @@ class FMANetImageProcessor(BaseImageProcessor):
             data["mmcof_values"] = np.stack([s.mmcof for s in samples])
         return BatchFeature(data=data, tensor_type=return_tensors)
 
-    def __call__(self, onset: Any = None, apex: Any = None, offset: Any = None, **kwargs) -> BatchFeature:
+    def __call__(self, onset: Any = None, apex: Any = None, offset: Any = None, *extra_frames: Any, **kwargs) -> BatchFeature:
         """Same as `preprocess`."""
+        if extra_frames:
+            raise FrameCountError(
+                f"Got {3 + len(extra_frames)} positional frames; a sample is exactly 3 (onset, apex, offset). "
+                "Pass a batch as processor(frames=[(onset, apex, offset), ...])."
+            )
         return self.preprocess(onset, apex, offset, **kwargs)
 
 

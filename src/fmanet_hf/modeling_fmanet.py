@@ -47,7 +47,7 @@ class FMANetModelOutput(ModelOutput):
         attention_map (`torch.FloatTensor` of shape `(batch_size, 1, image_size // 2, image_size // 2)`, *optional*):
             Motion attention in [0, 1] (None when `use_motion_attention=False`).
         phase_fusion_weights (`torch.FloatTensor` of shape `(num_phases, encoder_hidden_size)`):
-            Weight of each phase per feature channel (rows sum to 1 over phases; equal across
+            Weight of each phase per feature channel (each column sums to 1 over the phases; equal across
             channels for a global fusion; all ones for a single phase).
     """
 

@@ -545,6 +545,21 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _without_transformers_bars() -> Iterator[None]:
+    """Silence the "Writing model shards" bar of save_pretrained (one per fold is noise)."""
+    from transformers.utils import logging as transformers_logging
+
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    if was_enabled:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
 # --------------------------------------------------------------------------------------
 # Run folder
 # --------------------------------------------------------------------------------------
@@ -1118,7 +1133,7 @@ def run_loso(
             if writes_folds:
                 stem = fold_file_stem(fold.test_subject)
                 if save_fold_models:
-                    with atomic_directory(out / FOLDS_DIR / stem) as staging:
+                    with atomic_directory(out / FOLDS_DIR / stem) as staging, _without_transformers_bars():
                         model.save_pretrained(staging)
                 # Written last: its presence is what marks the fold complete.
                 atomic_write_json(out / FOLDS_DIR / f"{stem}.json", record)
@@ -1238,7 +1253,7 @@ def _train_final_model(
         "seconds": round(log.seconds, 3),
     }
     if accelerator.is_main_process:
-        with atomic_directory(target) as staging:
+        with atomic_directory(target) as staging, _without_transformers_bars():
             model.save_pretrained(staging)
             if processor is not None:
                 processor.save_pretrained(staging)
