@@ -63,6 +63,27 @@ def test_prepare_computes_once_then_loads_the_cache(tiny_synthme, fast_processor
     np.testing.assert_array_equal(_stacked(second, "pixel_values"), _stacked(first, "pixel_values"))
 
 
+def test_multiprocess_prepare_after_opencv_was_used_does_not_hang(tiny_synthme, tmp_path):
+    """Regression: forking after OpenCV's thread pool ran used to deadlock the workers."""
+    script = f"""
+import numpy as np, cv2
+from fmanet_hf import FMANetImageProcessor
+from fmanet_hf.data import load_casme2
+from fmanet_hf.data.prepare import prepare_dataset
+cv2.setNumThreads(2)
+frame = np.random.default_rng(0).random((160, 160)).astype(np.float32)
+cv2.optflow.DualTVL1OpticalFlow_create().calc(frame, frame, None)  # warm OpenCV's thread pool
+dataset = load_casme2({str(tiny_synthme)!r}, class_set="megc3", dataset_name="synthme")
+processor = FMANetImageProcessor(flow_method="dis", crop_size=64, size={{"height": 32, "width": 32}})
+prepared = prepare_dataset(dataset, processor, {str(tmp_path)!r}, num_proc=2, progress=False)
+assert cv2.getNumThreads() == 2, "the caller's OpenCV thread setting must be restored"
+print(len(prepared))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("6")
+
+
 def test_other_settings_get_another_cache_entry(tiny_synthme, fast_processor, tmp_path):
     dataset = load_casme2(tiny_synthme, class_set="megc3", dataset_name="synthme").select(range(2))
     other = FMANetImageProcessor.from_dict({**fast_processor.to_dict(), "flow_normalization": "joint_max"})

@@ -145,7 +145,15 @@ def prepare_dataset(
 
 
 def _compute(dataset, processor, features, workers: int):
+    import cv2
+
     started = time.perf_counter()
+    # Forking a process whose OpenCV thread pool has already run deadlocks the children
+    # (their copy of the pool's lock is held forever). A one-thread pool is torn down, so
+    # the fork is safe; the caller's setting is restored afterwards.
+    previous_threads = cv2.getNumThreads()
+    if workers > 1:
+        cv2.setNumThreads(1)
     try:
         prepared = dataset.map(
             _process_example,
@@ -165,6 +173,8 @@ def _compute(dataset, processor, features, workers: int):
         if cause is not None:
             raise cause from None
         raise
+    finally:
+        cv2.setNumThreads(previous_threads)
     return prepared, time.perf_counter() - started
 
 
