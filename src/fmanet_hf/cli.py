@@ -1,7 +1,9 @@
 """The ``fmanet-hf`` command.
 
-Subcommands so far: ``predict`` (classify frame triplets, or the built-in SynthME example),
-``synth`` (generate the SynthME benchmark) and ``prepare`` (cache a dataset's model inputs).
+Subcommands: ``predict`` (classify frame triplets, or the built-in SynthME example),
+``synth`` (generate the SynthME benchmark), ``prepare`` (cache a dataset's model inputs),
+``baseline`` (a shallow MM-COF reference under LOSO), and from ``training.commands``:
+``train``, ``loso`` and ``ablate``.
 Errors of the FMANetError family print one clear line and exit with status 2.
 """
 
@@ -147,6 +149,26 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from .atomic import atomic_write_json
+    from .data.prepare import prepare_dataset
+    from .image_processing_fmanet import FMANetImageProcessor
+    from .training.baselines import mmcof_logistic_regression_loso
+
+    dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
+    processor = FMANetImageProcessor(**({"flow_method": args.flow_method} if args.flow_method else {}))
+    prepared = prepare_dataset(dataset, processor, Path(args.cache_dir) / "prepared", num_proc=args.num_proc)
+    results = mmcof_logistic_regression_loso(prepared, pool=args.pool, l2=args.l2)
+    print(
+        f"MM-COF logistic regression, LOSO over {results['num_folds']} subjects, {results['num_samples']} samples: "
+        f"accuracy {results['accuracy']:.3f}, UF1 {results['uf1']:.3f}, UAR {results['uar']:.3f} "
+        f"(chance UAR {results['chance_uar']:.3f})"
+    )
+    if args.out:
+        atomic_write_json(args.out, results)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -183,6 +205,22 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     prepare.add_argument("--quiet", action="store_true", help="no progress bar")
     prepare.set_defaults(handler=cmd_prepare)
+
+    baseline = commands.add_parser("baseline", help="LOSO of a logistic regression on the fixed MM-COF (is the data learnable?)")
+    baseline.add_argument("--dataset", choices=LOADERS, default="synthme")
+    baseline.add_argument("--root", default="synthme", help="the dataset folder")
+    baseline.add_argument("--class-set", help="class set of the loader (e.g. 5class, megc3)")
+    baseline.add_argument("--flow-method", choices=("tvl1", "dis", "farneback"))
+    baseline.add_argument("--pool", type=int, default=8, help="MM-COF is averaged to pool x pool cells")
+    baseline.add_argument("--l2", type=float, default=1e-2, help="L2 penalty weight")
+    baseline.add_argument("--num-proc", type=int, default=None)
+    baseline.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    baseline.add_argument("--out", help="write the results JSON here")
+    baseline.set_defaults(handler=cmd_baseline)
+
+    from .training.commands import register_training_commands
+
+    register_training_commands(commands)
     return parser
 
 
