@@ -36,6 +36,8 @@ need them, so ``import fmanet_hf.data`` stays cheap and never pulls torch.
 
 from __future__ import annotations
 
+import dataclasses
+
 import fnmatch
 import logging
 import math
@@ -1335,6 +1337,10 @@ class SheetLoadSpec:
             ``{emotion}`` (MMEW stores "others" under "repression" in some copies).
         offset_fallback_last_frame: see :func:`resolve_key_frames`.
         sample_id_with_onset: add ``/<onset>`` to sample ids (several samples per folder).
+        sheet_patterns: sheet file-name patterns searched under the root when no sheet is given.
+        frames_dirs: frame folders tried in order when none is given ("." is the root).
+        subject_pattern: regex a subject folder name matches (used to recognise the frames
+            folder); None accepts any folder.
     """
 
     dataset_key: str
@@ -1343,6 +1349,41 @@ class SheetLoadSpec:
     emotion_folder_aliases: Mapping[str, Sequence[str]] = field(default_factory=dict)
     offset_fallback_last_frame: bool = True
     sample_id_with_onset: bool = False
+    sheet_patterns: tuple[str, ...] = ()
+    frames_dirs: tuple[str, ...] = (".",)
+    subject_pattern: str | None = None
+
+
+def load_sheet_dataset(
+    spec: SheetLoadSpec,
+    root: str | os.PathLike,
+    *,
+    sheet: str | os.PathLike | None,
+    class_set: str,
+    dataset_name: str,
+    frames_dir: str | os.PathLike | None,
+    on_invalid: str,
+    columns: Mapping[str, str | Sequence[str]] | None,
+    clip_dir_patterns: Sequence[str] | None,
+) -> "datasets.Dataset":
+    """The whole sheet-based load: root, sheet, frames folder, rows -> ``datasets.Dataset``.
+
+    The per-dataset loaders (CASME II, SAMM, MMEW, CAS(ME)^3) are this function with their
+    layout in ``spec``; their docstrings describe the arguments.
+    """
+    name = check_dataset_name(dataset_name)
+    chosen_set = resolve_class_set(spec.dataset_key, class_set)
+    root_path = dataset_root(root, name)
+    sheet_path = resolve_sheet_argument(root_path, sheet, spec.sheet_patterns, name)
+    frames_kwargs = {"subject_pattern": spec.subject_pattern} if spec.subject_pattern else {}
+    frames = resolve_frames_dir(root_path, frames_dir, spec.frames_dirs, dataset_name=name, **frames_kwargs)
+    if clip_dir_patterns:
+        spec = dataclasses.replace(spec, clip_dir_patterns=tuple(clip_dir_patterns))
+    records = load_sheet_records(
+        spec=spec, sheet_path=sheet_path, frames_dir=frames, dataset_name=name,
+        class_set=chosen_set, columns=columns, on_invalid=on_invalid,
+    )
+    return records_to_dataset(records, chosen_set.names)
 
 
 SHEET_ROLES: tuple[str, ...] = ("subject", "filename", "onset", "apex", "offset", "action_units", "emotion")

@@ -36,16 +36,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from .annotations import (
-    SheetLoadSpec,
-    check_dataset_name,
-    dataset_root,
-    load_sheet_records,
-    records_to_dataset,
-    resolve_class_set,
-    resolve_frames_dir,
-    resolve_sheet_argument,
-)
+from .annotations import SheetLoadSpec, load_sheet_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -58,6 +49,16 @@ CASME2_FRAMES_DIRS: tuple[str, ...] = ("CASME2_RAW_selected", "CASME2_RAW", "Cro
 CASME2_CLIP_DIR_PATTERNS: tuple[str, ...] = ("{subject}/{filename}",)
 #: Subject folder names tried for a numeric Subject cell.
 CASME2_SUBJECT_TEMPLATES: tuple[str, ...] = ("sub{n:02d}", "sub{n}", "{n:02d}", "{n}")
+
+#: Everything the generic sheet loader needs to know about this layout.
+CASME2_SPEC = SheetLoadSpec(
+    dataset_key="casme2",
+    clip_dir_patterns=CASME2_CLIP_DIR_PATTERNS,
+    subject_templates=CASME2_SUBJECT_TEMPLATES,
+    sheet_patterns=CASME2_SHEET_PATTERNS,
+    frames_dirs=CASME2_FRAMES_DIRS,
+    subject_pattern=r"^sub\d+$",
+)
 
 
 def load_casme2(
@@ -99,23 +100,10 @@ def load_casme2(
         DatasetError: missing sheet or column, missing frame folder, frame index out
             of range, a path escaping the root, or an unknown class set.
     """
-    name = check_dataset_name(dataset_name)
-    chosen_set = resolve_class_set("casme2", class_set)
-    root_path = dataset_root(root, name)
-    sheet_path = resolve_sheet_argument(root_path, sheet, CASME2_SHEET_PATTERNS, name)
-    frames = resolve_frames_dir(
-        root_path, frames_dir, CASME2_FRAMES_DIRS, dataset_name=name, subject_pattern=r"^sub\d+$"
+    return load_sheet_dataset(
+        CASME2_SPEC, root, sheet=sheet, class_set=class_set, dataset_name=dataset_name, frames_dir=frames_dir,
+        on_invalid=on_invalid, columns=columns, clip_dir_patterns=clip_dir_patterns,
     )
-    spec = SheetLoadSpec(
-        dataset_key="casme2",
-        clip_dir_patterns=tuple(clip_dir_patterns or CASME2_CLIP_DIR_PATTERNS),
-        subject_templates=CASME2_SUBJECT_TEMPLATES,
-    )
-    records = load_sheet_records(
-        spec=spec, sheet_path=sheet_path, frames_dir=frames, dataset_name=name,
-        class_set=chosen_set, columns=columns, on_invalid=on_invalid,
-    )
-    return records_to_dataset(records, chosen_set.names)
 
 
 __all__ = ["load_casme2", "CASME2_SHEET_PATTERNS", "CASME2_FRAMES_DIRS"]

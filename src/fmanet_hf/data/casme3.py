@@ -39,16 +39,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from .annotations import (
-    SheetLoadSpec,
-    check_dataset_name,
-    dataset_root,
-    load_sheet_records,
-    records_to_dataset,
-    resolve_class_set,
-    resolve_frames_dir,
-    resolve_sheet_argument,
-)
+from .annotations import SheetLoadSpec, load_sheet_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -72,6 +63,18 @@ CASME3_FRAMES_DIRS: tuple[str, ...] = (
 CASME3_CLIP_DIR_PATTERNS: tuple[str, ...] = ("{subject}/{filename}/color", "{subject}/{filename}")
 #: Subject folder names tried for a numeric Subject cell.
 CASME3_SUBJECT_TEMPLATES: tuple[str, ...] = ("spNO.{n}", "spNO{n}", "{n}")
+
+#: Everything the generic sheet loader needs to know about this layout.
+CASME3_SPEC = SheetLoadSpec(
+    dataset_key="casme3",
+    clip_dir_patterns=CASME3_CLIP_DIR_PATTERNS,
+    subject_templates=CASME3_SUBJECT_TEMPLATES,
+    sheet_patterns=CASME3_SHEET_PATTERNS,
+    frames_dirs=CASME3_FRAMES_DIRS,
+    subject_pattern=r"^spNO\.?\d+$",
+    offset_fallback_last_frame=False,
+    sample_id_with_onset=True,
+)
 
 
 def load_casme3(
@@ -106,25 +109,10 @@ def load_casme3(
         DatasetError: as :func:`fmanet_hf.data.load_casme2`; also for an offset that
             is not a frame number or lies before the onset.
     """
-    name = check_dataset_name(dataset_name)
-    chosen_set = resolve_class_set("casme3", class_set)
-    root_path = dataset_root(root, name)
-    sheet_path = resolve_sheet_argument(root_path, sheet, CASME3_SHEET_PATTERNS, name)
-    frames = resolve_frames_dir(
-        root_path, frames_dir, CASME3_FRAMES_DIRS, dataset_name=name, subject_pattern=r"^spNO\.?\d+$"
+    return load_sheet_dataset(
+        CASME3_SPEC, root, sheet=sheet, class_set=class_set, dataset_name=dataset_name, frames_dir=frames_dir,
+        on_invalid=on_invalid, columns=columns, clip_dir_patterns=clip_dir_patterns,
     )
-    spec = SheetLoadSpec(
-        dataset_key="casme3",
-        clip_dir_patterns=tuple(clip_dir_patterns or CASME3_CLIP_DIR_PATTERNS),
-        subject_templates=CASME3_SUBJECT_TEMPLATES,
-        offset_fallback_last_frame=False,
-        sample_id_with_onset=True,
-    )
-    records = load_sheet_records(
-        spec=spec, sheet_path=sheet_path, frames_dir=frames, dataset_name=name,
-        class_set=chosen_set, columns=columns, on_invalid=on_invalid,
-    )
-    return records_to_dataset(records, chosen_set.names)
 
 
 __all__ = ["load_casme3", "CASME3_SHEET_PATTERNS", "CASME3_FRAMES_DIRS", "CASME3_CLIP_DIR_PATTERNS"]

@@ -42,16 +42,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from .annotations import (
-    SheetLoadSpec,
-    check_dataset_name,
-    dataset_root,
-    load_sheet_records,
-    records_to_dataset,
-    resolve_class_set,
-    resolve_frames_dir,
-    resolve_sheet_argument,
-)
+from .annotations import SheetLoadSpec, load_sheet_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -76,6 +67,16 @@ MMEW_CLIP_DIR_PATTERNS: tuple[str, ...] = (
 MMEW_SUBJECT_TEMPLATES: tuple[str, ...] = ("S{n:02d}", "S{n}", "{n:02d}", "{n}")
 #: Extra emotion folder names per canonical emotion.
 MMEW_EMOTION_FOLDER_ALIASES: dict[str, tuple[str, ...]] = {"others": ("repression", "other")}
+
+#: Everything the generic sheet loader needs to know about this layout.
+MMEW_SPEC = SheetLoadSpec(
+    dataset_key="mmew",
+    clip_dir_patterns=MMEW_CLIP_DIR_PATTERNS,
+    subject_templates=MMEW_SUBJECT_TEMPLATES,
+    sheet_patterns=MMEW_SHEET_PATTERNS,
+    frames_dirs=MMEW_FRAMES_DIRS,
+    emotion_folder_aliases=MMEW_EMOTION_FOLDER_ALIASES,
+)
 
 
 def load_mmew(
@@ -111,22 +112,10 @@ def load_mmew(
     Raises:
         DatasetError: as :func:`fmanet_hf.data.load_casme2`.
     """
-    name = check_dataset_name(dataset_name)
-    chosen_set = resolve_class_set("mmew", class_set)
-    root_path = dataset_root(root, name)
-    sheet_path = resolve_sheet_argument(root_path, sheet, MMEW_SHEET_PATTERNS, name)
-    frames = resolve_frames_dir(root_path, frames_dir, MMEW_FRAMES_DIRS, dataset_name=name)
-    spec = SheetLoadSpec(
-        dataset_key="mmew",
-        clip_dir_patterns=tuple(clip_dir_patterns or MMEW_CLIP_DIR_PATTERNS),
-        subject_templates=MMEW_SUBJECT_TEMPLATES,
-        emotion_folder_aliases=MMEW_EMOTION_FOLDER_ALIASES,
+    return load_sheet_dataset(
+        MMEW_SPEC, root, sheet=sheet, class_set=class_set, dataset_name=dataset_name, frames_dir=frames_dir,
+        on_invalid=on_invalid, columns=columns, clip_dir_patterns=clip_dir_patterns,
     )
-    records = load_sheet_records(
-        spec=spec, sheet_path=sheet_path, frames_dir=frames, dataset_name=name,
-        class_set=chosen_set, columns=columns, on_invalid=on_invalid,
-    )
-    return records_to_dataset(records, chosen_set.names)
 
 
 __all__ = ["load_mmew", "MMEW_SHEET_PATTERNS", "MMEW_FRAMES_DIRS", "MMEW_CLIP_DIR_PATTERNS"]

@@ -36,16 +36,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from .annotations import (
-    SheetLoadSpec,
-    check_dataset_name,
-    dataset_root,
-    load_sheet_records,
-    records_to_dataset,
-    resolve_class_set,
-    resolve_frames_dir,
-    resolve_sheet_argument,
-)
+from .annotations import SheetLoadSpec, load_sheet_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -62,6 +53,16 @@ SAMM_FRAMES_DIRS: tuple[str, ...] = ("SAMM", "SAMM_CROP", "SAMM_cropped", ".")
 SAMM_CLIP_DIR_PATTERNS: tuple[str, ...] = ("{subject}/{filename}",)
 #: Subject folder names tried for a numeric Subject cell.
 SAMM_SUBJECT_TEMPLATES: tuple[str, ...] = ("{n:03d}", "{n}")
+
+#: Everything the generic sheet loader needs to know about this layout.
+SAMM_SPEC = SheetLoadSpec(
+    dataset_key="samm",
+    clip_dir_patterns=SAMM_CLIP_DIR_PATTERNS,
+    subject_templates=SAMM_SUBJECT_TEMPLATES,
+    sheet_patterns=SAMM_SHEET_PATTERNS,
+    frames_dirs=SAMM_FRAMES_DIRS,
+    subject_pattern=r"^\d+$",
+)
 
 
 def load_samm(
@@ -96,23 +97,10 @@ def load_samm(
     Raises:
         DatasetError: as :func:`fmanet_hf.data.load_casme2`.
     """
-    name = check_dataset_name(dataset_name)
-    chosen_set = resolve_class_set("samm", class_set)
-    root_path = dataset_root(root, name)
-    sheet_path = resolve_sheet_argument(root_path, sheet, SAMM_SHEET_PATTERNS, name)
-    frames = resolve_frames_dir(
-        root_path, frames_dir, SAMM_FRAMES_DIRS, dataset_name=name, subject_pattern=r"^\d+$"
+    return load_sheet_dataset(
+        SAMM_SPEC, root, sheet=sheet, class_set=class_set, dataset_name=dataset_name, frames_dir=frames_dir,
+        on_invalid=on_invalid, columns=columns, clip_dir_patterns=clip_dir_patterns,
     )
-    spec = SheetLoadSpec(
-        dataset_key="samm",
-        clip_dir_patterns=tuple(clip_dir_patterns or SAMM_CLIP_DIR_PATTERNS),
-        subject_templates=SAMM_SUBJECT_TEMPLATES,
-    )
-    records = load_sheet_records(
-        spec=spec, sheet_path=sheet_path, frames_dir=frames, dataset_name=name,
-        class_set=chosen_set, columns=columns, on_invalid=on_invalid,
-    )
-    return records_to_dataset(records, chosen_set.names)
 
 
 __all__ = ["load_samm", "SAMM_SHEET_PATTERNS", "SAMM_FRAMES_DIRS"]
