@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import FMANetConfigError
 
 #: Defaults of the schedule options (docs/training.md says where they come from).
-DEFAULT_EPOCHS = 20
+DEFAULT_EPOCHS = 15
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_LEARNING_RATE = 2e-3
 DEFAULT_WEIGHT_DECAY = 1e-4
