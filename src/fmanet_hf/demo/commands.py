@@ -1,0 +1,48 @@
+"""``fmanet-hf demo``: serve the Gradio demo locally.
+
+`register_demo_command` adds the subcommand to the ``fmanet-hf`` parser; gradio is imported
+only when the command runs, so the rest of the CLI works without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the demo and serve it until interrupted."""
+    from .app import launch
+
+    launch(
+        args.model or None,
+        host=args.host,
+        port=args.port,
+        cache_dir=args.cache_dir,
+        examples=not args.no_examples,
+        concurrency_limit=args.concurrency,
+        max_file_size=args.max_file_size,
+    )
+    return 0
+
+
+def register_demo_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``demo`` to the ``fmanet-hf`` subcommands; returns its parser."""
+    demo = subparsers.add_parser(
+        "demo",
+        help="serve the Gradio demo (three frames or a video; offline)",
+        description="Serve the FMANet Gradio demo. Needs `pip install 'fmanet-hf[demo]'`. Makes no network requests.",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to your network)")
+    demo.add_argument("--port", type=int, default=None, help="port (default: 7860, or the next free one)")
+    demo.add_argument(
+        "--model",
+        action="append",
+        metavar="DIR",
+        help="a folder holding exported FMANet models (config.json with model_type fmanet); repeatable",
+    )
+    demo.add_argument("--cache-dir", default=None, help="where the SynthME examples are rendered (default: $FMANET_CACHE or ~/.cache/fmanet-hf)")
+    demo.add_argument("--no-examples", action="store_true", help="do not render the SynthME examples")
+    demo.add_argument("--concurrency", type=int, default=1, help="processing jobs at once; others wait in the queue")
+    demo.add_argument("--max-file-size", default="20mb", help="upload limit per file, e.g. 20mb")
+    demo.set_defaults(handler=cmd_demo)
+    return demo
