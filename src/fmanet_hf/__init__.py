@@ -27,6 +27,10 @@ AutoModel.register(FMANetConfig, FMANetModel, exist_ok=True)
 AutoModelForImageClassification.register(FMANetConfig, FMANetForImageClassification, exist_ok=True)
 AutoImageProcessor.register(FMANetConfig, image_processor_classes={"pil": FMANetImageProcessor}, exist_ok=True)
 
+from .pipeline import register_pipeline as _register_pipeline  # the "micro-expression-recognition" task
+
+_register_pipeline()
+
 __all__ = [
     "__version__",
     "ABLATIONS",

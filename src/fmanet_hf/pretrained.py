@@ -1,26 +1,47 @@
-"""The model `predict` and the demo use when no model is given.
+"""Loading models safely, and the default model `predict`, the pipeline and the demo use.
 
-The package is meant to ship a small FMANet trained on SynthME under
-``fmanet_hf/checkpoints/synthme-megc3/``. Until that checkpoint exists in the installed
-package, `load_default_model` returns a freshly initialised FMANet (seeded, so every run
-gives the same untrained weights) and says so: its predictions are meaningless.
+The package ships a small FMANet trained on SynthME (the synthetic benchmark) under
+``fmanet_hf/checkpoints/synthme-megc3/``: `load_default_model` loads it. It has never
+seen a real micro-expression; its README (model card) gives its SynthME LOSO numbers and
+the commands that produced it. An install without that folder falls back to a freshly
+initialised FMANet (seeded, so every run gives the same untrained weights) and says so.
+
+Only safetensors weights are ever loaded here. A pickle file (``pytorch_model.bin``,
+``.pt``, ``.pth``) can execute code when unpickled, and even ``torch.load(weights_only=True)``
+trusts a large part of the pickle machinery; the conversion scripts in ``conversion/``
+turn a plain state dict into a safetensors folder once, after checking it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from .configuration_fmanet import FMANetConfig
+from .errors import CheckpointError
 from .image_processing_fmanet import FMANetImageProcessor
 from .modeling_fmanet import FMANetForImageClassification
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "checkpoints" / "synthme-megc3"
+BUNDLED_MODEL_NAME = "synthme-megc3"
+BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "checkpoints" / BUNDLED_MODEL_NAME
 UNTRAINED_SEED = 0
+
+SAFETENSORS_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+#: File endings of pickle-based weights, which are never loaded outside ``conversion/``.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+_HUB_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+CONVERSION_HINT = (
+    "Convert a plain PyTorch state dict once with `python conversion/convert_state_dict.py WEIGHTS.pth OUT_DIR "
+    "--key-map MAP.json` (from the fmanet-hf source tree); it loads with torch.load(weights_only=True), checks that "
+    "the file holds only tensors and writes model.safetensors."
+)
 
 
 def bundled_model_path() -> Path | None:
@@ -28,22 +49,133 @@ def bundled_model_path() -> Path | None:
     return BUNDLED_MODEL_DIR if (BUNDLED_MODEL_DIR / "model.safetensors").is_file() else None
 
 
+def check_safe_checkpoint(path: str | os.PathLike, subfolder: str | None = None) -> Path | None:
+    """Refuse a local model folder whose weights are not safetensors.
+
+    Args:
+        path: a local folder, or a Hub repo id (not checked here: the loaders pass
+            ``use_safetensors=True``, so transformers refuses pickle weights there).
+        subfolder: optional folder inside ``path`` (as in ``from_pretrained``).
+
+    Returns:
+        The local folder checked, or None when ``path`` is not a local folder.
+
+    Raises:
+        CheckpointError: the folder has no ``config.json``, or no ``model.safetensors``
+            (e.g. only ``pytorch_model.bin``), with the fix.
+    """
+    text = os.fspath(path)
+    folder = Path(text).expanduser()
+    if folder.is_file():
+        raise CheckpointError(
+            f"{text!r} is a file; pass the FOLDER that holds config.json and model.safetensors. "
+            + (CONVERSION_HINT if text.endswith(PICKLE_SUFFIXES) else "")
+        )
+    if not folder.is_dir():
+        if os.path.isabs(text) or text.startswith((".", "~")) or not _HUB_REPO_ID.fullmatch(text):
+            raise CheckpointError(f"Model folder {text!r} does not exist. Check the path.")
+        return None  # a Hub repo id
+    if subfolder:
+        folder = folder / subfolder
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(
+            f"{folder} has no config.json, so it is not a saved FMANet folder. Point at the folder written by "
+            "save_pretrained, `fmanet-hf export` or `fmanet-hf loso --train-final-model` (its final_model/)."
+        )
+    if any((folder / name).is_file() for name in SAFETENSORS_WEIGHTS):
+        return folder
+    pickles = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name.endswith(PICKLE_SUFFIXES))
+    if pickles:
+        raise CheckpointError(
+            f"{folder} holds pickle-based weights ({', '.join(pickles)}) and no model.safetensors. fmanet-hf never "
+            f"loads pickles: unpickling can run arbitrary code. {CONVERSION_HINT}"
+        )
+    raise CheckpointError(f"{folder} has no model.safetensors; the folder is incomplete (re-export or re-download it).")
+
+
+def load_pretrained_model(
+    path: str | os.PathLike, *, subfolder: str | None = None, **kwargs: Any
+) -> FMANetForImageClassification:
+    """`FMANetForImageClassification.from_pretrained` that accepts safetensors weights only.
+
+    Args:
+        path: local folder or Hub repo id.
+        subfolder: e.g. ``"folds/sub01"`` of an exported folder.
+        kwargs: passed to ``from_pretrained`` (``use_safetensors`` is forced to True).
+
+    Raises:
+        CheckpointError: pickle weights, a missing folder/config, or no safetensors on the Hub.
+    """
+    check_safe_checkpoint(path, subfolder)
+    kwargs["use_safetensors"] = True
+    if subfolder:
+        kwargs["subfolder"] = subfolder
+    try:
+        return FMANetForImageClassification.from_pretrained(os.fspath(path), **kwargs)
+    except OSError as error:
+        raise CheckpointError(
+            f"Could not load an FMANet from {os.fspath(path)!r} ({error}). Only safetensors weights are loaded; "
+            f"for a local folder check the path, for a Hub repo check the id and your network/HF_HUB_OFFLINE. "
+            f"{CONVERSION_HINT}"
+        ) from None
+
+
+def untrained_model(config: FMANetConfig | None = None) -> FMANetForImageClassification:
+    """A freshly initialised FMANet under seed `UNTRAINED_SEED` (same weights every call), eval mode."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(UNTRAINED_SEED)
+        model = FMANetForImageClassification(config or FMANetConfig())
+    return model.eval()
+
+
+def load_model(path: str | os.PathLike | None = None) -> tuple[FMANetForImageClassification, FMANetImageProcessor, bool]:
+    """(model in eval mode, its processor, whether the weights are trained).
+
+    Args:
+        path: a saved FMANet folder (or Hub repo id) with ``preprocessor_config.json``;
+            None: the bundled checkpoint (`load_default_model`).
+
+    Raises:
+        CheckpointError: pickle weights or an incomplete folder.
+    """
+    if path is None:
+        return load_default_model()
+    model = load_pretrained_model(path).eval()
+    folder = Path(path)
+    if folder.is_dir() and not (folder / "preprocessor_config.json").is_file():
+        raise CheckpointError(
+            f"{folder} has no preprocessor_config.json, so the preprocessing the model was trained with is unknown. "
+            "Save the processor next to the model (processor.save_pretrained(folder)), as `fmanet-hf export` does."
+        )
+    return model, FMANetImageProcessor.from_pretrained(os.fspath(path)), True
+
+
 def load_default_model() -> tuple[FMANetForImageClassification, FMANetImageProcessor, bool]:
     """(model in eval mode, its processor, whether the weights are trained).
 
-    Loads the bundled checkpoint when present; otherwise an untrained FMANet with the
-    default config, initialised under seed 0, and a warning.
+    Loads the bundled SynthME checkpoint when present; otherwise an untrained FMANet with
+    the default config, initialised under seed 0, and a warning.
     """
     path = bundled_model_path()
     if path is not None:
-        model = FMANetForImageClassification.from_pretrained(path)
-        return model.eval(), FMANetImageProcessor.from_pretrained(path), True
+        model = load_pretrained_model(path).eval()
+        return model, FMANetImageProcessor.from_pretrained(os.fspath(path)), True
     logger.warning(
         "No bundled checkpoint in this install: using an UNTRAINED FMANet (random weights, seed %d). "
         "Its predictions are meaningless; pass --model with a trained folder.",
         UNTRAINED_SEED,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(UNTRAINED_SEED)
-        model = FMANetForImageClassification(FMANetConfig())
-    return model.eval(), FMANetImageProcessor(), False
+    return untrained_model(), FMANetImageProcessor(), False
+
+
+__all__ = [
+    "BUNDLED_MODEL_DIR",
+    "BUNDLED_MODEL_NAME",
+    "PICKLE_SUFFIXES",
+    "bundled_model_path",
+    "check_safe_checkpoint",
+    "load_default_model",
+    "load_model",
+    "load_pretrained_model",
+    "untrained_model",
+]
