@@ -2,8 +2,8 @@
 
 Subcommands: ``predict`` (classify frame triplets, or the built-in SynthME example),
 ``synth`` (generate the SynthME benchmark), ``prepare`` (cache a dataset's model inputs),
-``baseline`` (a shallow MM-COF reference under LOSO), and from ``training.commands``:
-``train``, ``loso`` and ``ablate``.
+``baseline`` (a shallow MM-COF reference under LOSO), from ``training.commands``:
+``train``, ``loso`` and ``ablate``, and from ``hub.commands``: ``export`` and ``push``.
 Errors of the FMANetError family print one clear line and exit with status 2.
 """
 
@@ -18,19 +18,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from .errors import FrameCountError, KeyFrameError
+
 LOADERS = ("casme2", "samm", "smic", "mmew", "casme3", "megc2019", "synthme")
 DEFAULT_CACHE = Path(os.environ.get("FMANET_CACHE", Path.home() / ".cache" / "fmanet-hf"))
 
 
 def _load_model(model_path: str | None):
-    from .image_processing_fmanet import FMANetImageProcessor
-    from .modeling_fmanet import FMANetForImageClassification
-    from .pretrained import load_default_model
+    """(model, processor, trained); safetensors only (`fmanet_hf.pretrained.load_model`)."""
+    from .pretrained import load_model
 
-    if model_path is None:
-        return load_default_model()
-    model = FMANetForImageClassification.from_pretrained(model_path).eval()
-    return model, FMANetImageProcessor.from_pretrained(model_path), True
+    return load_model(model_path)
 
 
 def _classify(model, processor, triplets):
@@ -63,7 +61,47 @@ def _example_clips(cache_dir: Path) -> list[dict]:
     return [dataset[i] for i in range(len(dataset))]
 
 
+def _predict_samples(args: argparse.Namespace) -> list[dict]:
+    """The samples `predict` was asked for: {"name", "input" (pipeline sample), "true"}."""
+    if args.example:
+        if args.frames or args.video:
+            raise FrameCountError("--example classifies the built-in clips; give no frame files or --video with it.")
+        records = _example_clips(Path(args.cache_dir))
+        return [
+            {
+                "name": f"{r['sample_id']} (true: {r['label']})",
+                "input": {"onset": r["onset_path"], "apex": r["apex_path"], "offset": r["offset_path"]},
+                "true": r["label"],
+            }
+            for r in records
+        ]
+    if args.video:
+        if args.frames:
+            raise FrameCountError("Give either --video with --onset/--offset, or three frame files, not both.")
+        if args.onset is None or args.offset is None:
+            raise KeyFrameError("--video needs --onset and --offset (0-based frame indices; --apex is optional).")
+        indices = f"onset {args.onset}, apex {args.apex if args.apex is not None else 'estimated'}, offset {args.offset}"
+        return [
+            {
+                "name": f"{os.path.basename(args.video)} ({indices})",
+                "input": {"video": args.video, "onset": args.onset, "apex": args.apex, "offset": args.offset},
+                "true": None,
+            }
+        ]
+    if any(v is not None for v in (args.onset, args.apex, args.offset)):
+        raise KeyFrameError("--onset/--apex/--offset are frame indices of a --video; give the video too.")
+    if len(args.frames) != 3:
+        raise FrameCountError(
+            f"predict needs 3 frame files (onset apex offset), --video FILE --onset I --offset K, or --example; "
+            f"got {len(args.frames)} file(s)."
+        )
+    return [{"name": os.path.basename(args.frames[1]), "input": dict(zip(("onset", "apex", "offset"), args.frames)), "true": None}]
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
+    from .pipeline import TASK, MicroExpressionRecognitionPipeline
+
+    samples = _predict_samples(args)
     model, processor, trained = _load_model(args.model)
     if not trained:
         print(
@@ -71,30 +109,65 @@ def cmd_predict(args: argparse.Namespace) -> int:
             "(random weights, seed 0). Its scores mean nothing; they show that the pipeline runs.",
             file=sys.stderr,
         )
-    if args.example:
-        records = _example_clips(Path(args.cache_dir))
-        triplets = [(r["onset_path"], r["apex_path"], r["offset_path"]) for r in records]
-        names = [f"{r['sample_id']} (true: {r['label']})" for r in records]
-    else:
-        if len(args.frames) != 3:
-            print(f"error: predict needs 3 frame files (onset apex offset), got {len(args.frames)}.", file=sys.stderr)
-            return 2
-        triplets = [tuple(args.frames)]
-        names = [os.path.basename(args.frames[1])]
+    classify = MicroExpressionRecognitionPipeline(model=model, image_processor=processor, task=TASK, device="cpu")
     started = time.perf_counter()
-    labels, probabilities = _classify(model, processor, triplets)
+    outputs = [
+        classify(sample["input"], return_motion=True, apex_method=args.apex_method) for sample in samples
+    ]
     elapsed = time.perf_counter() - started
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     results = []
-    for name, row in zip(names, probabilities):
-        best = int(row.argmax())
-        results.append({"sample": name, "label": labels[best], "score": float(row[best]),
-                        "scores": {label: float(p) for label, p in zip(labels, row)}})
+    for sample, output in zip(samples, outputs):
+        ranked = output["predictions"] if args.top_k is None else output["predictions"][: args.top_k]
+        result = {
+            "sample": sample["name"],
+            "label": ranked[0]["label"],
+            "score": ranked[0]["score"],
+            "top_k": ranked,
+            "scores": output["probabilities"],
+        }
+        if sample["true"] is not None:
+            result["true"] = sample["true"]
+        if "key_frames" in output:
+            result["key_frames"] = output["key_frames"]
+        results.append(result)
+
+    figures = []
+    if args.figure:
+        from .visualization import numbered_paths, save_prediction_figure
+
+        model_name = args.model or ("bundled synthme-megc3 (trained on SynthME only)" if trained else "untrained FMANet")
+        for path, sample, output in zip(numbered_paths(args.figure, len(samples)), samples, outputs):
+            save_prediction_figure(
+                path,
+                output["motion"],
+                output["probabilities"],
+                attention_map=output["attention_map"],
+                trained=trained,
+                model_name=model_name,
+                sample_name=sample["name"],
+                key_frames=output.get("key_frames"),
+                true_label=sample["true"],
+                processor_settings=processor.output_settings(),
+            )
+            figures.append(str(path))
+
     if args.json:
-        print(json.dumps({"trained_model": trained, "results": results}, indent=2))
+        print(json.dumps({"trained_model": trained, "results": results, "figures": figures}, indent=2))
+        return 0
+    if args.top_k is None:
+        header = ["sample", "predicted", *labels]
+        rows = [[r["sample"], r["label"], *(f"{r['scores'][label]:.3f}" for label in labels)] for r in results]
     else:
-        rows = [[r["sample"], r["label"], *(f"{r['scores'][l]:.3f}" for l in labels)] for r in results]
-        _print_table(rows, ["sample", "predicted", *labels])
-        print(f"\n{len(results)} sample(s) in {elapsed:.2f} s ({'trained' if trained else 'UNTRAINED'} model).")
+        header = ["sample", "predicted", f"top {args.top_k}"]
+        rows = [[r["sample"], r["label"], ", ".join(f"{p['label']} {p['score']:.3f}" for p in r["top_k"])] for r in results]
+    _print_table(rows, header)
+    for r in results:
+        if r.get("key_frames", {}).get("apex_estimated"):
+            print(f"{r['sample']}: apex estimated at frame {r['key_frames']['apex']} ({args.apex_method}).")
+    print(f"\n{len(results)} sample(s) in {elapsed:.2f} s ({'trained' if trained else 'UNTRAINED'} model).")
+    for path in figures:
+        print(f"figure: {path}")
     return 0
 
 
@@ -169,6 +242,13 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -177,9 +257,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    predict = commands.add_parser("predict", help="classify an onset/apex/offset triplet")
+    predict = commands.add_parser(
+        "predict", help="classify an onset/apex/offset triplet, or a video with key-frame indices",
+        description="Classify a micro-expression from three frame files (onset apex offset), from a video with "
+        "0-based key-frame indices (--video FILE --onset I [--apex J] --offset K; without --apex it is estimated), "
+        "or the built-in SynthME examples (--example). Default model: the bundled SynthME checkpoint.",
+    )
     predict.add_argument("frames", nargs="*", help="onset, apex and offset image files")
     predict.add_argument("--example", action="store_true", help="classify one built-in SynthME clip per class")
+    predict.add_argument("--video", help="a video file (mp4, avi...) instead of frame files")
+    predict.add_argument("--onset", type=int, help="onset frame index in --video (0-based)")
+    predict.add_argument("--apex", type=int, help="apex frame index in --video (0-based; default: estimated)")
+    predict.add_argument("--offset", type=int, help="offset frame index in --video (0-based)")
+    predict.add_argument(
+        "--apex-method", choices=("max_difference", "middle"), default="max_difference",
+        help="apex estimate when --apex is not given (see docs/inference.md)",
+    )
+    predict.add_argument("--top-k", type=_positive_int, help="show only the k most probable classes")
+    predict.add_argument("--figure", help="write a PNG figure (frames, flows, MM-COF, attention, probabilities)")
     predict.add_argument("--model", help="a saved FMANet folder (default: the bundled model)")
     predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
     predict.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where the example clips are kept")
@@ -221,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .training.commands import register_training_commands
 
     register_training_commands(commands)
+    from .hub.commands import register_hub_commands
+
+    register_hub_commands(commands)
     return parser
 
 

@@ -1,0 +1,367 @@
+"""fmanet-hf export / push: a tiny LOSO run -> a Hub-ready folder -> (mocked) upload.
+
+Acceptance checks: in a fresh process with HF_HUB_OFFLINE=1, the exported folder (and each
+exported fold) reproduces the run's predictions exactly, through the package and through
+the remote code with the package made unimportable; the card's YAML parses with
+huggingface_hub.ModelCard and its metrics equal results.json's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fmanet_hf import CheckpointError, FMANetImageProcessor
+from fmanet_hf.cli import main as cli_main
+
+SCRIPTS = Path(__file__).parent / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+
+from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A finished LOSO run (3 subjects x 3 samples, 2 epochs) with fold models and a final model."""
+    from accelerate import Accelerator
+
+    from fmanet_hf.training.loso import predict_probabilities, run_loso
+
+    base = tmp_path_factory.mktemp("export")
+    dataset = make_prepared_dataset(subjects=3, per_subject=3, image_size=32, seed=5, dataset_names=["synthme"] * 3)
+    processor = FMANetImageProcessor(size={"height": 32, "width": 32}, flow_method="dis")
+    results = run_loso(
+        dataset,
+        model_config=tiny_config_kwargs(32),
+        out_dir=base / "run",
+        epochs=2,
+        batch_size=4,
+        learning_rate=3e-3,
+        seed=1,
+        save_fold_models=True,
+        train_final_model=True,
+        processor=processor,
+        progress=False,
+        accelerator=Accelerator(cpu=True),
+    )
+    # The inputs, and what the final model predicts on them in THIS process, for the fresh processes to match.
+    pixels = torch.stack([torch.as_tensor(np.asarray(p)) for p in dataset["pixel_values"]]).float()
+    ids = list(dataset.with_format(None)["sample_id"])
+    from fmanet_hf.pretrained import load_pretrained_model
+
+    final = load_pretrained_model(base / "run" / "final_model")
+    np.save(base / "pixels.npy", pixels.numpy())
+    (base / "sample_ids.json").write_text(json.dumps(ids))
+    np.save(base / "final_probabilities.npy", predict_probabilities(final, pixels))
+    return base, results
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run):
+    from fmanet_hf.hub.export import export_run
+
+    base, results = tiny_run
+    info = export_run(base / "run", base / "out", include_folds=True, repo_id="someone/fmanet-tiny-synthme")
+    return base / "out", info, results
+
+
+def test_export_folder_contents(exported):
+    out, info, results = exported
+    assert info.dataset == "synthme" and info.folds == ["s1", "s2", "s3"]
+    for name in ("model.safetensors", "config.json", "preprocessor_config.json", "README.md", "configuration_fmanet.py",
+                 "modeling_fmanet.py", "image_processing_fmanet.py", "errors.py", "frames.py", "face.py", "flow.py", "mmcof.py",
+                 "loso_results.json", "loso_predictions.jsonl", "training_info.json", "fmanet_export.json"):
+        assert (out / name).is_file(), name
+    for subject in ("s1", "s2", "s3"):
+        assert (out / "folds" / subject / "model.safetensors").is_file()
+        assert (out / "folds" / subject / "preprocessor_config.json").is_file()
+    assert not [p for p in out.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".pkl")]
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive", "2": "surprise"}
+    assert config["auto_map"]["AutoModelForImageClassification"] == "modeling_fmanet.FMANetForImageClassification"
+    assert json.loads((out / "preprocessor_config.json").read_text())["flow_method"] == "dis"
+    assert json.loads((out / "loso_results.json").read_text()) == results
+    provenance = json.loads((out / "fmanet_export.json").read_text())
+    assert provenance["folds"] == ["s1", "s2", "s3"] and provenance["dataset_template"] == "synthme"
+    assert info.files == sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+
+
+def test_card_parses_and_its_metrics_are_the_results(exported):
+    from huggingface_hub import ModelCard
+
+    out, _, results = exported
+    text = (out / "README.md").read_text()
+    card = ModelCard.load(out / "README.md")
+    values = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert values == {"accuracy": results["accuracy"], "f1": results["uf1"], "recall": results["uar"]}
+    assert {r.dataset_split for r in card.data.eval_results} == {"loso-pooled"}
+    assert card.data.model_name == "fmanet-tiny-synthme" and card.data.license == "apache-2.0"
+    assert card.data.pipeline_tag == "image-classification" and "custom_code" in card.data.tags
+    assert "never seen a real micro-expression" in text and "Not a lie detector" in text
+    assert "pooled LOSO, final epoch" in text and "someone/fmanet-tiny-synthme" in text
+    assert f"{results['uf1']:.4f}" in text and "${" not in text
+    # The reconstructed command states the run's real schedule.
+    assert "fmanet-hf loso --dataset synthme --root DATA_DIR --flow-method dis --size 32" in text
+    assert "--epochs 2 --batch-size 4 --lr 0.003" in text and "--set=hidden_sizes=[8,16]" in text
+
+
+def _fresh_process(script: str, tmp: Path) -> subprocess.CompletedProcess:
+    path = tmp / "check.py"
+    path.write_text(textwrap.dedent(script))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp / "hf-home")}
+    return subprocess.run([sys.executable, str(path)], capture_output=True, text=True, env=env, timeout=600, cwd=tmp)
+
+
+_CHECK = """
+import json, sys
+import numpy as np, torch
+{setup}
+out, base = sys.argv[1] if len(sys.argv) > 1 else {out!r}, {base!r}
+pixels = torch.from_numpy(np.load(base + "/pixels.npy"))
+ids = json.load(open(base + "/sample_ids.json"))
+
+def probabilities(model, rows):
+    with torch.no_grad():  # the run's predict_probabilities: one batch, softmax in float32, then float64
+        return torch.softmax(model(pixel_values=pixels[rows]).logits.float(), dim=-1).double().numpy()
+
+final = load(out, None)
+assert np.array_equal(probabilities(final, list(range(len(ids)))), np.load(base + "/final_probabilities.npy")), "final model"
+lines = [json.loads(l) for l in open(out + "/loso_predictions.jsonl")]
+checked = 0
+for subject in sorted({{l["subject"] for l in lines}}):
+    rows = [l for l in lines if l["subject"] == subject]
+    got = probabilities(load(out, "folds/" + subject), [ids.index(l["sample_id"]) for l in rows])
+    want = np.array([[l["probabilities"][n] for n in ("negative", "positive", "surprise")] for l in rows])
+    assert np.array_equal(got, want), subject
+    checked += len(rows)
+print("OK", checked, {marker!r})
+"""
+
+
+@pytest.mark.slow
+def test_fresh_process_reproduces_predictions_through_the_package(exported, tiny_run):
+    out, _, _ = exported
+    base, _ = tiny_run
+    setup = """
+from fmanet_hf.pretrained import load_pretrained_model
+def load(path, subfolder):
+    return load_pretrained_model(path, subfolder=subfolder).eval()
+"""
+    result = _fresh_process(_CHECK.format(setup=setup, out=str(out), base=str(base), marker="package"), base)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[:2] == ["OK", "9"]
+
+
+@pytest.mark.slow
+def test_fresh_process_reproduces_predictions_through_remote_code(exported, tiny_run):
+    out, _, _ = exported
+    base, _ = tiny_run
+    setup = """
+sys.modules["fmanet_hf"] = None  # any import of the package now fails
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+def load(path, subfolder):
+    kwargs = {"subfolder": subfolder} if subfolder else {}
+    model = AutoModelForImageClassification.from_pretrained(path, trust_remote_code=True, use_safetensors=True, **kwargs).eval()
+    assert "fmanet_hf" not in type(model).__module__.split(".")[0], type(model).__module__
+    return model
+processor = AutoImageProcessor.from_pretrained(OUT, trust_remote_code=True)
+assert type(processor).__module__.split(".")[0] != "fmanet_hf"
+assert processor.flow_method == "dis" and processor.size == {"height": 32, "width": 32}
+""".replace("OUT", repr(str(out)))
+    result = _fresh_process(_CHECK.format(setup=setup, out=str(out), base=str(base), marker="remote"), base)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[:2] == ["OK", "9"]
+
+
+def test_export_refusals(tiny_run, tmp_path):
+    import shutil
+
+    from fmanet_hf.hub.export import export_run
+
+    base, _ = tiny_run
+    with pytest.raises(CheckpointError, match="already exists"):
+        export_run(base / "run", base / "run" / "..", dataset="synthme")
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(base / "run", unfinished)
+    (unfinished / "results.json").unlink()
+    with pytest.raises(CheckpointError, match="has not finished"):
+        export_run(unfinished, tmp_path / "a")
+    no_final = tmp_path / "no_final"
+    shutil.copytree(base / "run", no_final, ignore=shutil.ignore_patterns("final_model"))
+    with pytest.raises(CheckpointError, match="--train-final-model"):
+        export_run(no_final, tmp_path / "b")
+    no_folds = tmp_path / "no_folds"
+    shutil.copytree(base / "run", no_folds, ignore=lambda d, names: [n for n in names if n.startswith("s") and "." not in n and d.endswith("folds")])
+    with pytest.raises(CheckpointError, match="--save-fold-models"):
+        export_run(no_folds, tmp_path / "c", include_folds=True)
+    with pytest.raises(CheckpointError, match="trained model, not a LOSO run"):
+        export_run(base / "run" / "final_model", tmp_path / "d")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+def test_dataset_detection_and_templates(tmp_path, monkeypatch):
+    from fmanet_hf.hub import cards
+    from fmanet_hf.hub.cards import CARD_DATASETS, ModelCardError, detect_card_dataset, find_template_dir
+
+    assert detect_card_dataset({"by_dataset": {"casme2": {}}}) == "casme2"
+    assert detect_card_dataset({"by_dataset": {"smic_hs": {}}}) == "smic"
+    assert detect_card_dataset({"by_dataset": {"casme2": {}, "samm": {}, "smic": {}}}) == "megc2019"
+    with pytest.raises(ModelCardError, match="--dataset"):
+        detect_card_dataset({"by_dataset": {"toy": {}}})
+    folder = find_template_dir()
+    assert folder == ROOT / "hub_cards"
+    for name in (*CARD_DATASETS, "common"):
+        assert (folder / f"{name}.md").is_file(), name
+    # An installed wheel has no source tree: the error says where the templates are.
+    monkeypatch.delenv("FMANET_HUB_CARDS", raising=False)
+    monkeypatch.setattr(cards, "default_template_dir", lambda: None)
+    with pytest.raises(ModelCardError, match="--template-dir"):
+        find_template_dir(tmp_path)
+    monkeypatch.setenv("FMANET_HUB_CARDS", str(folder))
+    assert find_template_dir() == folder
+
+
+@pytest.mark.parametrize("dataset", ["casme2", "samm", "smic", "mmew", "casme3", "megc2019", "synthme"])
+def test_every_template_renders_a_valid_card(exported, dataset, tmp_path):
+    """Each dataset's card renders from the same run (as if it were that dataset's) and checks out."""
+    from fmanet_hf.hub.cards import CardInputs, card_context, check_model_card, render_model_card
+
+    out, _, results = exported
+    results = dict(results)
+    if dataset == "megc2019":  # a composite: per-dataset model-index entries too
+        part = {k: results[k] for k in ("accuracy", "uf1", "uar", "num_samples")}
+        results["by_dataset"] = {"casme2": part, "samm": part, "smic": part}
+    inputs = CardInputs(
+        results=results, run_config=json.loads((out.parent / "run" / "run_config.json").read_text()),
+        processor_settings=FMANetImageProcessor().output_settings(), model_config=json.loads((out / "config.json").read_text()),
+        num_parameters=1234, final_model_info=None, dataset_key=dataset, model_name=f"fmanet-{dataset}", repo_id=None,
+        loso_command="fmanet-hf loso ...", export_command="fmanet-hf export ...", results_sha256="0" * 64, includes_folds=False,
+    )
+    text = render_model_card(dataset, card_context(inputs), results, model_name=f"fmanet-{dataset}")
+    card = check_model_card(text, results)
+    assert "Not a lie detector" in text and "Licence" in text and "${" not in text
+    if dataset == "synthme":
+        assert card.data.license == "apache-2.0"
+    else:
+        assert card.data.license == "other" and "non-commercial research" in text
+    if dataset == "megc2019":
+        assert len(card.data.eval_results) == 12 and "Each dataset's subset" in text
+
+
+def test_card_check_catches_a_changed_number(exported):
+    from fmanet_hf.hub.cards import ModelCardError, check_model_card
+
+    out, _, results = exported
+    text = (out / "README.md").read_text()
+    tampered = text.replace(f"value: {results['uf1']!r}", f"value: {results['uf1'] + 0.01!r}", 1)
+    assert tampered != text
+    with pytest.raises(ModelCardError, match="differs from results.json's uf1"):
+        check_model_card(tampered, results)
+
+
+# ---------------------------------------------------------------------------------- push
+class FakeHfApi:
+    """Records the HfApi calls push makes; can fail like an offline Hub."""
+
+    def __init__(self, fail: Exception | None = None):
+        self.calls = []
+        self.fail = fail
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", repo_id, kwargs))
+        if self.fail:
+            raise self.fail
+        return f"https://huggingface.co/{repo_id}"
+
+    def upload_folder(self, **kwargs):
+        self.calls.append(("upload_folder", kwargs))
+
+        class Commit:
+            commit_url = f"https://huggingface.co/{kwargs['repo_id']}/commit/abc"
+
+        return Commit()
+
+
+def test_push_creates_repo_and_uploads_everything(exported):
+    from fmanet_hf.hub.push import plan_upload, push_folder
+
+    out, info, _ = exported
+    api = FakeHfApi()
+    result = push_folder(out, "someone/fmanet-tiny", private=True, api=api)
+    assert api.calls[0] == ("create_repo", "someone/fmanet-tiny", {"repo_type": "model", "private": True, "exist_ok": True})
+    upload = api.calls[1][1]
+    assert upload["repo_id"] == "someone/fmanet-tiny" and upload["folder_path"] == str(out) and upload["repo_type"] == "model"
+    assert sorted(upload["allow_patterns"]) == info.files == [i.path_in_repo for i in plan_upload(out)]
+    assert result.commit_url.endswith("/commit/abc")
+    sizes = {i.path_in_repo: i.size for i in result.items}
+    assert sizes["model.safetensors"] == (out / "model.safetensors").stat().st_size
+
+
+def test_push_dry_run_contacts_nothing_and_refuses_bad_folders(exported, tmp_path, capsys):
+    import shutil
+
+    from fmanet_hf.hub.push import HubUploadError, push_folder
+
+    out, _, _ = exported
+    api = FakeHfApi()
+    assert push_folder(out, "someone/x", dry_run=True, api=api).dry_run and api.calls == []
+    assert cli_main(["push", str(out), "--repo-id", "someone/x", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "model.safetensors" in printed and " KB" in printed and "total" in printed and "Dry run: nothing was uploaded" in printed
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    torch.save({"w": torch.zeros(1)}, copy / "extra.pt")
+    with pytest.raises(CheckpointError, match="extra.pt is a pickle-based file"):
+        push_folder(copy, "someone/x", dry_run=True)
+    (copy / "extra.pt").unlink()
+    (copy / "README.md").unlink()
+    with pytest.raises(CheckpointError, match="lacks README.md"):
+        push_folder(copy, "someone/x", dry_run=True)
+    with pytest.raises(CheckpointError, match="user/name"):
+        push_folder(out, "no-slash", dry_run=True)
+
+    class OfflineModeIsEnabled(Exception):
+        pass
+
+    with pytest.raises(HubUploadError, match="HF_HUB_OFFLINE is set"):
+        push_folder(out, "someone/x", api=FakeHfApi(fail=OfflineModeIsEnabled("offline")))
+    assert cli_main(["push", str(copy), "--repo-id", "someone/x"]) == 2  # one-line error, exit status 2
+
+
+def test_export_command_line(tiny_run, tmp_path, capsys):
+    base, results = tiny_run
+    status = cli_main(["export", str(base / "run"), str(tmp_path / "cli-out"), "--dataset", "synthme", "--model-name", "tiny"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "README.md" in printed and f"uf1 {results['uf1']:.4f}" in printed
+    assert "fmanet-hf export RUN_DIR OUT_DIR --dataset synthme --model-name tiny" in (tmp_path / "cli-out" / "README.md").read_text()
+    assert cli_main(["export", str(base / "run"), str(tmp_path / "cli-out")]) == 2  # exists: refused
+
+
+def test_bundled_checkpoint_is_an_export_of_a_recorded_run():
+    """The shipped default model: < 10 MB, safetensors, a card whose numbers are its results file's."""
+    from huggingface_hub import ModelCard
+
+    from fmanet_hf.pretrained import BUNDLED_MODEL_DIR, bundled_model_path
+
+    if bundled_model_path() is None:
+        pytest.skip("this install has no bundled checkpoint")
+    size = sum(p.stat().st_size for p in BUNDLED_MODEL_DIR.rglob("*") if p.is_file())
+    assert size < 10_000_000
+    results = json.loads((BUNDLED_MODEL_DIR / "loso_results.json").read_text())
+    card = ModelCard.load(BUNDLED_MODEL_DIR / "README.md")
+    values = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert values == {"accuracy": results["accuracy"], "f1": results["uf1"], "recall": results["uar"]}
+    assert "never seen a real micro-expression" in card.text
+    assert results["num_samples"] == 144 and results["num_folds"] == 12
+    assert not [p for p in BUNDLED_MODEL_DIR.rglob("*") if p.suffix in (".bin", ".pt", ".pth")]
