@@ -158,6 +158,7 @@ def test_key_map_file_errors(tmp_path):
     assert key_map.rename("a.12") == "b.12"
 
 
+@pytest.mark.slow
 def test_convert_script_command_line(tmp_path):
     model = _tiny_model()
     weights = _research_checkpoint(model, tmp_path / "best.pth")

@@ -95,7 +95,8 @@ def _predict_samples(args: argparse.Namespace) -> list[dict]:
             f"predict needs 3 frame files (onset apex offset), --video FILE --onset I --offset K, or --example; "
             f"got {len(args.frames)} file(s)."
         )
-    return [{"name": os.path.basename(args.frames[1]), "input": dict(zip(("onset", "apex", "offset"), args.frames)), "true": None}]
+    apex_name = os.path.join(os.path.basename(os.path.dirname(os.path.abspath(args.frames[1]))), os.path.basename(args.frames[1]))
+    return [{"name": apex_name, "input": dict(zip(("onset", "apex", "offset"), args.frames)), "true": None}]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -137,6 +138,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from .visualization import numbered_paths, save_prediction_figure
 
         model_name = args.model or ("bundled synthme-megc3 (trained on SynthME only)" if trained else "untrained FMANet")
+        note = None if args.model or not trained else "bundled model trained on synthetic SynthME only: it never saw a real micro-expression"
         for path, sample, output in zip(numbered_paths(args.figure, len(samples)), samples, outputs):
             save_prediction_figure(
                 path,
@@ -145,6 +147,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 attention_map=output["attention_map"],
                 trained=trained,
                 model_name=model_name,
+                title_note=note,
                 sample_name=sample["name"],
                 key_frames=output.get("key_frames"),
                 true_label=sample["true"],

@@ -65,6 +65,7 @@ def render_prediction_figure(
     attention_map: np.ndarray | None = None,
     trained: bool = True,
     model_name: str | None = None,
+    title_note: str | None = None,
     sample_name: str | None = None,
     key_frames: Mapping[str, Any] | None = None,
     true_label: str | None = None,
@@ -81,6 +82,7 @@ def render_prediction_figure(
         attention_map: (h', w') attention in [0, 1] (the model's ``attention_map[0, 0]``), or None.
         trained: False draws a red "untrained" warning into the title.
         model_name: what the model is (a folder, "bundled synthme-megc3"...).
+        title_note: a second title line (e.g. that the model never saw real data).
         sample_name: the sample (file names, video and indices...).
         key_frames: ``{"onset", "apex", "offset", "apex_estimated"}`` for video/clip input.
         true_label: the known class, marked on the bars (SynthME examples).
@@ -102,7 +104,10 @@ def render_prediction_figure(
     )
     verdict = f"predicted: {names[best]} ({values[best]:.2f})"
     if trained:
-        figure.suptitle(f"FMANet micro-expression prediction: {verdict}   [trained model]", fontsize=15, fontweight="bold")
+        figure.suptitle(
+            f"FMANet micro-expression prediction: {verdict}   [trained model]" + (f"\n{title_note}" if title_note else ""),
+            fontsize=15, fontweight="bold",
+        )
     else:
         figure.suptitle(
             f"FMANet micro-expression prediction: {verdict}\nUNTRAINED MODEL (random weights): these scores mean nothing",
@@ -147,8 +152,8 @@ def render_prediction_figure(
     lines.append(f"crop: {crop_height}x{crop_width} px")
     if motion.landmarks is None:
         lines.append("no face alignment (align_faces=False)")
-    wrapped = [part for line in lines for part in textwrap.wrap(line, 40, subsequent_indent="  ", break_on_hyphens=False)]
-    text_axis.text(0.0, 1.0, "\n".join(wrapped), va="top", ha="left", fontsize=9.5, family="monospace", transform=text_axis.transAxes)
+    wrapped = [part for line in lines for part in textwrap.wrap(line, 34, subsequent_indent="  ", break_on_hyphens=False)]
+    text_axis.text(-0.05, 1.0, "\n".join(wrapped), va="top", ha="left", fontsize=9, family="monospace", transform=text_axis.transAxes)
 
     # Row 2: flows, wheel, MM-COF.
     for column, (title, flow) in enumerate(zip(("flow onset\u2192apex", "flow apex\u2192offset"), flows)):
@@ -203,7 +208,10 @@ def render_prediction_figure(
     bars_axis.set_xlabel("probability (softmax)")
     bars_axis.set_title("class probabilities" + ("" if trained else " (untrained: meaningless)"), fontsize=11)
     for position, value in zip(positions, values):
-        bars_axis.text(min(value + 0.01, 0.98), position, f"{value:.3f}", va="center", fontsize=10)
+        if value > 0.85:  # no room right of the bar: write inside it
+            bars_axis.text(value - 0.01, position, f"{value:.3f}", va="center", ha="right", fontsize=10, color="white", fontweight="bold")
+        else:
+            bars_axis.text(value + 0.01, position, f"{value:.3f}", va="center", fontsize=10)
     bars_axis.axvline(1.0 / len(names), color="grey", linestyle=":", linewidth=1, label=f"chance (1/{len(names)})")
     bars_axis.legend(loc="lower right", fontsize=9, frameon=False)
     return figure
