@@ -1,0 +1,240 @@
+"""FMANet configuration.
+
+Remote-code file: imports only transformers, the standard library and relative modules.
+"""
+
+from __future__ import annotations
+
+import math
+
+from transformers import PreTrainedConfig
+
+from .errors import FMANetConfigError
+
+PHASE_MODES = ("dual", "onset_apex")
+FUSION_MODES = ("learnable", "fixed")
+FUSION_GRANULARITIES = ("global", "channel")
+HIDDEN_ACTS = ("gelu", "relu", "silu")
+
+# Beyond these the config is almost certainly corrupt or hostile; refusing early avoids
+# allocating gigabytes before failing (a config from a stranger's Hub folder, say).
+MAX_IMAGE_SIZE = 1024
+MAX_WIDTH = 4096
+MAX_BLOCKS = 64
+MAX_LABELS = 10000
+
+ABLATIONS = {
+    "full": {},
+    "single_phase": {"phase_mode": "onset_apex"},
+    "fixed_fusion": {"fusion_mode": "fixed"},
+    "no_modulation": {"use_magnitude_modulation": False},
+    "no_attention": {"use_motion_attention": False},
+}
+
+
+class FMANetConfig(PreTrainedConfig):
+    r"""Configuration of an FMANet model (our reconstruction of arXiv 2510.07810).
+
+    Input: ``pixel_values`` (B, num_phases * num_channels_per_phase, image_size, image_size)
+    holding, per phase (onset->apex, then apex->offset), the channels (u, v, M[, strain])
+    made by `FMANetImageProcessor`. Where the paper is silent the defaults are our choices
+    (docs/design-notes.md); every block can be switched off for ablations.
+
+    Args:
+        phase_mode (`str`, defaults to `"dual"`):
+            `"dual"` uses both phases; `"onset_apex"` uses only the onset->apex phase (the
+            single-phase ablation: the apex->offset channels of `pixel_values` are ignored,
+            so the same processor output serves both).
+        num_channels_per_phase (`int`, defaults to 3):
+            Channels of one phase in `pixel_values`: 3 for (u, v, M), 4 with optical strain.
+            The magnitude is always channel index 2 of each phase.
+        share_phase_encoder (`bool`, defaults to `False`):
+            One encoder applied to both phases (fewer parameters) instead of one each.
+        encoder_hidden_size (`int`, defaults to 32):
+            Channels of the phase encoders' output features.
+        encoder_depth (`int`, defaults to 2):
+            Convolution blocks per phase encoder; the first one has stride 2.
+        use_magnitude_modulation (`bool`, defaults to `True`):
+            Learnable magnitude modulation: each phase's input is multiplied by the gate
+            sigmoid(a * (M - t)), the learnable form of thresholding with slope a and
+            threshold t (one pair per phase).
+        modulation_init_slope (`float`, defaults to 10.0):
+            Initial a (> 0).
+        modulation_init_threshold (`float`, defaults to 0.1):
+            Initial t, on the processor's normalised magnitude in [0, 1].
+        fusion_mode (`str`, defaults to `"learnable"`):
+            `"learnable"`: softmax-normalised phase weights theta are trained; `"fixed"`: the
+            weights stay at `fusion_init_theta` (the fixed MM-COF combination).
+        fusion_granularity (`str`, defaults to `"channel"`):
+            `"global"`: one weight per phase; `"channel"`: one weight per phase and feature channel.
+        fusion_init_theta (`list[float]`, defaults to `[0.6, 0.4]`):
+            Initial (or fixed) weights of (onset->apex, apex->offset); non-negative, normalised to sum 1.
+        use_motion_attention (`bool`, defaults to `True`):
+            Spatial motion attention over the fused features, driven by the features'
+            channel mean and max and by the fused magnitude; its map is returned.
+        attention_kernel_size (`int`, defaults to 7):
+            Odd kernel size of the attention convolution.
+        hidden_sizes (`list[int]`, defaults to `[64, 128]`):
+            Channels of the trunk stages after fusion; each stage halves the resolution.
+        depths (`list[int]`, defaults to `[1, 1]`):
+            Residual blocks per trunk stage (same length as `hidden_sizes`).
+        hidden_act (`str`, defaults to `"gelu"`):
+            Activation: `"gelu"`, `"relu"` or `"silu"`.
+        num_groups (`int`, defaults to 8):
+            Groups of the GroupNorm layers (GroupNorm, not BatchNorm, so a sample's output
+            never depends on the rest of its batch: identical results across batch sizes
+            and data-parallel splits).
+        classifier_dropout (`float`, defaults to 0.3):
+            Dropout before the linear classifier, in [0, 1).
+        image_size (`int`, defaults to 64):
+            Side of the square input in pixels (must match the processor's `size`).
+        initializer_range (`float`, defaults to 0.02):
+            Std of the normal init of the classifier weights (convolutions use Kaiming init).
+        num_labels / id2label / label2id:
+            The classes (standard `PreTrainedConfig` arguments). Defaults to the MEGC
+            three classes negative, positive, surprise.
+    """
+
+    model_type = "fmanet"
+
+    def __init__(
+        self,
+        phase_mode: str = "dual",
+        num_channels_per_phase: int = 3,
+        share_phase_encoder: bool = False,
+        encoder_hidden_size: int = 32,
+        encoder_depth: int = 2,
+        use_magnitude_modulation: bool = True,
+        modulation_init_slope: float = 10.0,
+        modulation_init_threshold: float = 0.1,
+        fusion_mode: str = "learnable",
+        fusion_granularity: str = "channel",
+        fusion_init_theta: list[float] | tuple[float, float] = (0.6, 0.4),
+        use_motion_attention: bool = True,
+        attention_kernel_size: int = 7,
+        hidden_sizes: list[int] | tuple[int, ...] = (64, 128),
+        depths: list[int] | tuple[int, ...] = (1, 1),
+        hidden_act: str = "gelu",
+        num_groups: int = 8,
+        classifier_dropout: float = 0.3,
+        image_size: int = 64,
+        initializer_range: float = 0.02,
+        **kwargs,
+    ):
+        # Check the label count before PreTrainedConfig builds an id2label dict of that size.
+        requested_labels = kwargs.get("num_labels")
+        if requested_labels is not None and (
+            isinstance(requested_labels, bool) or not isinstance(requested_labels, int) or not 1 <= requested_labels <= MAX_LABELS
+        ):
+            raise FMANetConfigError(
+                f"Invalid FMANetConfig: num_labels must be an integer in [1, {MAX_LABELS}], got {requested_labels!r}."
+            )
+        if "id2label" not in kwargs and "label2id" not in kwargs and "num_labels" not in kwargs:
+            kwargs["id2label"] = {0: "negative", 1: "positive", 2: "surprise"}
+        self.phase_mode = phase_mode
+        self.num_channels_per_phase = num_channels_per_phase
+        self.share_phase_encoder = share_phase_encoder
+        self.encoder_hidden_size = encoder_hidden_size
+        self.encoder_depth = encoder_depth
+        self.use_magnitude_modulation = use_magnitude_modulation
+        self.modulation_init_slope = modulation_init_slope
+        self.modulation_init_threshold = modulation_init_threshold
+        self.fusion_mode = fusion_mode
+        self.fusion_granularity = fusion_granularity
+        self.fusion_init_theta = list(fusion_init_theta)
+        self.use_motion_attention = use_motion_attention
+        self.attention_kernel_size = attention_kernel_size
+        self.hidden_sizes = list(hidden_sizes)
+        self.depths = list(depths)
+        self.hidden_act = hidden_act
+        self.num_groups = num_groups
+        self.classifier_dropout = classifier_dropout
+        self.image_size = image_size
+        self.initializer_range = initializer_range
+        super().__init__(**kwargs)
+        self.validate_fmanet()
+
+    @property
+    def num_phases(self) -> int:
+        """Phases the network reads: 2 for `"dual"`, 1 for `"onset_apex"`."""
+        return 2 if self.phase_mode == "dual" else 1
+
+    @property
+    def num_channels(self) -> int:
+        """Channels `pixel_values` must have: always both phases (the processor's output)."""
+        return 2 * self.num_channels_per_phase
+
+    def validate_fmanet(self) -> None:
+        """Refuse impossible or absurd settings with an `FMANetConfigError` that says which and why."""
+
+        def fail(message: str) -> None:
+            raise FMANetConfigError(f"Invalid FMANetConfig: {message}")
+
+        def finite_number(name: str, value) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                fail(f"{name} must be a finite number, got {value!r}.")
+
+        def positive_int(name: str, value, upper: int) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
+                fail(f"{name} must be an integer in [1, {upper}], got {value!r}.")
+
+        if self.phase_mode not in PHASE_MODES:
+            fail(f"phase_mode must be one of {list(PHASE_MODES)}, got {self.phase_mode!r}.")
+        if self.num_channels_per_phase not in (3, 4):
+            fail(f"num_channels_per_phase must be 3 (u, v, M) or 4 (+ strain), got {self.num_channels_per_phase!r}.")
+        if self.fusion_mode not in FUSION_MODES:
+            fail(f"fusion_mode must be one of {list(FUSION_MODES)}, got {self.fusion_mode!r}.")
+        if self.fusion_granularity not in FUSION_GRANULARITIES:
+            fail(f"fusion_granularity must be one of {list(FUSION_GRANULARITIES)}, got {self.fusion_granularity!r}.")
+        if self.hidden_act not in HIDDEN_ACTS:
+            fail(f"hidden_act must be one of {list(HIDDEN_ACTS)}, got {self.hidden_act!r}.")
+        positive_int("image_size", self.image_size, MAX_IMAGE_SIZE)
+        positive_int("encoder_hidden_size", self.encoder_hidden_size, MAX_WIDTH)
+        positive_int("encoder_depth", self.encoder_depth, MAX_BLOCKS)
+        positive_int("num_groups", self.num_groups, MAX_WIDTH)
+        if not self.hidden_sizes or len(self.hidden_sizes) != len(self.depths):
+            fail(f"hidden_sizes and depths must be non-empty and of equal length, got {self.hidden_sizes} and {self.depths}.")
+        for size in self.hidden_sizes:
+            positive_int("each of hidden_sizes", size, MAX_WIDTH)
+        for depth in self.depths:
+            positive_int("each of depths", depth, MAX_BLOCKS)
+        for width in [self.encoder_hidden_size, *self.hidden_sizes]:
+            if width % self.num_groups:
+                fail(f"every width ({self.encoder_hidden_size}, {self.hidden_sizes}) must be divisible by num_groups={self.num_groups}.")
+        min_size = 2 ** (1 + len(self.hidden_sizes))
+        if self.image_size < min_size:
+            fail(f"image_size {self.image_size} is too small for {len(self.hidden_sizes)} trunk stages; use >= {min_size}.")
+        for name in ("modulation_init_slope", "modulation_init_threshold", "classifier_dropout", "initializer_range"):
+            finite_number(name, getattr(self, name))
+        if len(self.fusion_init_theta) != 2:
+            fail(f"fusion_init_theta must hold two weights, got {self.fusion_init_theta}.")
+        for weight in self.fusion_init_theta:
+            finite_number("each of fusion_init_theta", weight)
+        if min(self.fusion_init_theta) < 0 or sum(self.fusion_init_theta) <= 0:
+            fail(f"fusion_init_theta must be two non-negative weights, not both 0; got {self.fusion_init_theta}.")
+        if self.fusion_mode == "learnable" and min(self.fusion_init_theta) <= 0:
+            fail("a learnable fusion initialises its logits from log(theta), so both weights must be > 0.")
+        if not self.modulation_init_slope > 0:
+            fail(f"modulation_init_slope must be > 0, got {self.modulation_init_slope}.")
+        if not 0.0 <= self.classifier_dropout < 1.0:
+            fail(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}.")
+        positive_int("attention_kernel_size", self.attention_kernel_size, 31)
+        if self.attention_kernel_size % 2 == 0:
+            fail(f"attention_kernel_size must be a positive odd integer, got {self.attention_kernel_size}.")
+        if not self.initializer_range > 0:
+            fail(f"initializer_range must be > 0, got {self.initializer_range}.")
+        if not 1 <= self.num_labels <= MAX_LABELS:
+            fail(f"the number of labels must be in [1, {MAX_LABELS}], got {self.num_labels}.")
+
+    @classmethod
+    def for_ablation(cls, name: str, **kwargs) -> "FMANetConfig":
+        """Build the config of a named ablation (`ABLATIONS`: full, single_phase, fixed_fusion,
+        no_modulation, no_attention); `kwargs` set everything else."""
+        if name not in ABLATIONS:
+            raise FMANetConfigError(f"Unknown ablation {name!r}; choose one of {list(ABLATIONS)}.")
+        return cls(**{**kwargs, **ABLATIONS[name]})
+
+
+FMANetConfig.register_for_auto_class()
+
+__all__ = ["FMANetConfig", "ABLATIONS"]

@@ -1,0 +1,91 @@
+"""The single exception family of fmanet-hf.
+
+Every error the package raises on purpose derives from :class:`FMANetError`, so a caller
+can catch one class. Each subclass also derives from the closest built-in exception
+(``ValueError``, ``FileNotFoundError``...), so generic ``except ValueError`` code keeps
+working. Messages say what was wrong *and* how to fix it.
+
+This module is imported relatively by the remote-code files (configuration, modeling,
+image processing), so it imports nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+
+class FMANetError(Exception):
+    """Base class of every error raised on purpose by fmanet-hf."""
+
+
+class FMANetConfigError(FMANetError, ValueError):
+    """A configuration or processor setting is impossible (negative size, unknown method...)."""
+
+
+class FMANetInputError(FMANetError, ValueError):
+    """Input frames or arrays cannot be used as given."""
+
+
+class FrameCountError(FMANetInputError):
+    """A sample does not consist of exactly three frames (onset, apex, offset)."""
+
+
+class FrameSizeMismatchError(FMANetInputError):
+    """The frames of one sample do not share the same height and width."""
+
+
+class InvalidFrameError(FMANetInputError):
+    """A frame is empty, has an unsupported shape or dtype, or holds NaN/inf values."""
+
+
+class ImageLoadError(FMANetInputError):
+    """A frame given as a path could not be read as an image (missing, truncated, not an image)."""
+
+
+class KeyFrameError(FMANetInputError):
+    """Onset/apex/offset indices are out of order or out of range for the clip."""
+
+
+class VideoReadError(FMANetInputError):
+    """A video file could not be opened or decoded far enough."""
+
+
+class FaceNotFoundError(FMANetInputError):
+    """Face alignment is on but no face was found in the onset frame."""
+
+
+class LandmarkModelError(FMANetError, FileNotFoundError):
+    """The dlib 68-landmark model file could not be found or loaded."""
+
+
+class OpticalFlowError(FMANetError, RuntimeError):
+    """The optical-flow backend failed on frames that passed validation."""
+
+
+class DatasetError(FMANetError, ValueError):
+    """A dataset folder or its annotation sheet is malformed (missing column, bad row, missing file)."""
+
+
+class CheckpointError(FMANetError, ValueError):
+    """A checkpoint or exported folder is missing files, unsafe (pickle) or inconsistent."""
+
+
+class CacheError(FMANetError, RuntimeError):
+    """A cache entry is corrupt or was written by other settings."""
+
+
+__all__ = [
+    "FMANetError",
+    "FMANetConfigError",
+    "FMANetInputError",
+    "FrameCountError",
+    "FrameSizeMismatchError",
+    "InvalidFrameError",
+    "ImageLoadError",
+    "KeyFrameError",
+    "VideoReadError",
+    "FaceNotFoundError",
+    "LandmarkModelError",
+    "OpticalFlowError",
+    "DatasetError",
+    "CheckpointError",
+    "CacheError",
+]
