@@ -31,16 +31,6 @@ def _load_model(model_path: str | None):
     return load_model(model_path)
 
 
-def _classify(model, processor, triplets):
-    import torch
-
-    batch = processor(frames=triplets, return_tensors="pt")
-    with torch.no_grad():
-        probabilities = model(**batch).logits.softmax(-1)
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    return labels, probabilities.numpy()
-
-
 def _print_table(rows: list[list[str]], header: list[str]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
