@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-OUT = Path(sys.argv[1]).resolve()
-LOSO_DIRS = (OUT / "loso", OUT / "loso_fold_parallel")
+# Set by main() from the command line; importing this module (as the test does) has no side effects.
+OUT: Path | None = None
+LOSO_DIRS: tuple[Path, ...] = ()
 writes: list[list[str]] = []
 
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -41,8 +42,6 @@ def audit(event: str, args: tuple) -> None:
         if any(text.startswith(str(d)) for d in LOSO_DIRS):
             writes.append([event, text])
 
-
-sys.addaudithook(audit)
 
 import torch  # noqa: E402
 from accelerate import Accelerator  # noqa: E402
@@ -78,7 +77,11 @@ class LocalIds(TrainingObserver):
         self.steps.append({"local": list(sample_ids), "global": list(global_sample_ids)})
 
 
-def main() -> int:
+def main(out_dir: str) -> int:
+    global OUT, LOSO_DIRS
+    OUT = Path(out_dir).resolve()
+    LOSO_DIRS = (OUT / "loso", OUT / "loso_fold_parallel")
+    sys.addaudithook(audit)
     accelerator = Accelerator(cpu=True)
     rank = accelerator.process_index
     data = ddp_data()
@@ -100,4 +103,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if len(sys.argv) != 2:
+        sys.exit("usage: torchrun --nproc_per_node 2 ddp_train.py OUT_DIR")
+    sys.exit(main(sys.argv[1]))
