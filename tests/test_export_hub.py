@@ -365,3 +365,16 @@ def test_bundled_checkpoint_is_an_export_of_a_recorded_run():
     assert "never seen a real micro-expression" in card.text
     assert results["num_samples"] == 144 and results["num_folds"] == 12
     assert not [p for p in BUNDLED_MODEL_DIR.rglob("*") if p.suffix in (".bin", ".pt", ".pth")]
+
+
+def test_bundled_checkpoint_remote_code_matches_the_package():
+    """The bundled folder's remote-code files are the package's own (a change to the model must be re-copied)."""
+    from fmanet_hf.pretrained import BUNDLED_MODEL_DIR, bundled_model_path
+
+    if bundled_model_path() is None:
+        pytest.skip("this install has no bundled checkpoint")
+    package = BUNDLED_MODEL_DIR.parents[1]
+    copies = sorted(p.name for p in BUNDLED_MODEL_DIR.glob("*.py"))
+    assert "modeling_fmanet.py" in copies and "image_processing_fmanet.py" in copies
+    stale = [name for name in copies if (BUNDLED_MODEL_DIR / name).read_bytes() != (package / name).read_bytes()]
+    assert stale == [], f"re-copy {stale} from src/fmanet_hf/ into {BUNDLED_MODEL_DIR}"

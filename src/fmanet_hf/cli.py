@@ -312,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .hub.commands import register_hub_commands
 
     register_hub_commands(commands)
+    from .demo.commands import register_demo_command
+
+    register_demo_command(commands)
     return parser
 
 

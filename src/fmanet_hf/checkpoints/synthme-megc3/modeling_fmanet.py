@@ -16,6 +16,7 @@ Remote-code file: imports only torch, transformers and relative modules.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +27,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_fmanet import FMANetConfig
-from .errors import FMANetInputError
+from .errors import CheckpointError, FMANetInputError
 
 MAGNITUDE_CHANNEL = 2
 
@@ -206,6 +207,42 @@ class FMANetPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     _no_split_modules = ["FMANetStage", "FMANetPhaseEncoder"]
+    # The loss is a plain (optionally class-weighted) mean over the batch: Trainer must not rescale
+    # it by a token count (`num_items_in_batch`), which only means something for language models.
+    accepts_loss_kwargs = False
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, restricted to safetensors weights.
+
+        Pickle weights (``pytorch_model.bin``, ``.pt``) can run arbitrary code when they are
+        read, so they are never loaded, whoever asks: ``use_safetensors=False`` is refused and a
+        folder that only has pickle weights raises `CheckpointError` that says how to convert it.
+        """
+        if kwargs.get("use_safetensors") is False:
+            raise CheckpointError(
+                "FMANet checkpoints load from safetensors only (use_safetensors=False was given). Convert pickle "
+                "weights once, on a machine you trust, with conversion/convert_state_dict.py."
+            )
+        kwargs["use_safetensors"] = True
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except OSError as error:
+            folder = os.fspath(pretrained_model_name_or_path)
+            subfolder = kwargs.get("subfolder") or ""
+            local = os.path.join(folder, subfolder)
+            if os.path.isdir(local):
+                names = set(os.listdir(local))
+                pickles = sorted(n for n in names if n.endswith((".bin", ".pt", ".pth", ".ckpt")))
+                if not any(n.endswith(".safetensors") for n in names):
+                    raise CheckpointError(
+                        f"{local} has no model.safetensors"
+                        + (f"; it has pickle weights ({', '.join(pickles)}), which FMANet never loads because "
+                           "unpickling can run code. Convert them once, on a machine you trust, with "
+                           "conversion/convert_state_dict.py." if pickles else
+                           ". Point from_pretrained at a folder written by save_pretrained or `fmanet-hf export`.")
+                    ) from error
+            raise
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
