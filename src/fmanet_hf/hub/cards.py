@@ -7,7 +7,8 @@ results.json** (exact floats, never retyped). `check_model_card` re-parses a car
 ``huggingface_hub.ModelCard`` and verifies those values against the results.
 
 Templates are looked up in: an explicit folder; ``$FMANET_HUB_CARDS``; the ``hub_cards/``
-folder of the source tree this module belongs to (a checkout or an editable install).
+folder of the source tree this module belongs to (a checkout or an editable install); the
+copy that a wheel install carries as ``fmanet_hf/hub_cards/``.
 """
 
 from __future__ import annotations
@@ -55,9 +56,13 @@ class ModelCardError(CheckpointError):
 
 
 def default_template_dir() -> Path | None:
-    """``hub_cards/`` of the source tree (``src/fmanet_hf/hub/cards.py`` -> ``../../../../hub_cards``)."""
-    candidate = Path(__file__).resolve().parents[3] / "hub_cards"
-    return candidate if candidate.is_dir() else None
+    """``hub_cards/`` of the source tree (``src/fmanet_hf/hub/cards.py`` -> ``../../../../hub_cards``),
+    else the copy installed inside the package (``fmanet_hf/hub_cards/``, from a wheel)."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package.parents[1] / "hub_cards", package / "hub_cards"):
+        if (candidate / f"{COMMON_TEMPLATE}.md").is_file():
+            return candidate
+    return None
 
 
 def find_template_dir(explicit: str | os.PathLike | None = None) -> Path:
