@@ -55,7 +55,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..atomic import atomic_directory, atomic_write_json, atomic_write_text
+from ..atomic import atomic_directory, atomic_write_json, atomic_write_text, remove_stale_temporaries
 from ..errors import FMANetConfigError, FMANetError
 from .collate import PreparedTensors
 
@@ -1081,6 +1081,9 @@ def run_loso(
     if is_main:
         try:
             out.mkdir(parents=True, exist_ok=True)
+            # Temporaries of a killed earlier run (never read; only litter).
+            for folder in (out, out / FOLDS_DIR):
+                remove_stale_temporaries(folder)
             _check_run_config(out, checked, info)
             completed = _completed_folds(out, [f.test_subject for f in folds], run_digest)
             verdict = ("ok", sorted(completed))
