@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 
 from ..atomic import atomic_directory, atomic_write_json, atomic_write_text, remove_stale_temporaries
-from ..errors import FMANetConfigError, FMANetError
+from ..errors import FMANetConfigError, FMANetError, LeakageError, RunDirectoryError
 from .collate import PreparedTensors
 
 logger = logging.getLogger(__name__)
@@ -86,14 +86,6 @@ LEAKY_NOTE = (
     "overestimates performance; it is recorded only to compare with such papers. The "
     "protocol's numbers are the top-level accuracy/uf1/uar (final epoch, leak-free)."
 )
-
-
-class RunDirectoryError(FMANetError, ValueError):
-    """A results folder holds a run with other settings, or files that do not belong to it."""
-
-
-class LeakageError(FMANetError, RuntimeError):
-    """A held-out subject's sample reached the optimiser (a bug; never expected)."""
 
 
 # --------------------------------------------------------------------------------------
