@@ -51,8 +51,12 @@ def test_impossible_model_config(settings, words):
         ({"stabilization": "affine"}, ["stabilization", "affine"]),
         ({"normalization_percentile": 0.0}, ["normalization_percentile"]),
         ({"processor_format_version": 99}, ["newer fmanet-hf", "upgrade"]),
+        ({"flow_params": {"outer_iterations": 10**9}}, ["outer_iterations", "[1, 300]", "default is 10"]),
+        ({"flow_params": {"tau": float("nan")}}, ["tau", "nan"]),
+        ({"flow_method": "farneback", "flow_params": {"levels": "3"}}, ["levels", "integer"]),
     ],
-    ids=["unknown-flow-method", "negative-size", "huge-crop", "unknown-stabilization", "zero-percentile", "future-format"],
+    ids=["unknown-flow-method", "negative-size", "huge-crop", "unknown-stabilization", "zero-percentile", "future-format",
+         "billion-iterations", "nan-step", "text-levels"],
 )
 def test_impossible_processor_config(settings, words):
     with pytest.raises(FMANetConfigError) as excinfo:
@@ -119,3 +123,22 @@ def test_parameter_estimate_matches_the_built_model():
         estimate = config.estimated_num_parameters()
         assert 0.99 * built <= estimate <= built, (settings, estimate, built)
     assert MAX_PARAMETERS >= 100 * FMANetConfig().estimated_num_parameters()
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"size": {"height": 10**6, "width": 10**6}}, ["size", "1024"]),
+        ({"crop_size": 10**6}, ["crop_size", "2048"]),
+        ({"flow_params": {**FMANetImageProcessor().flow_params, "nscales": 10**4}}, ["nscales", "[1, 10]"]),
+    ],
+    ids=["huge-output", "huge-crop", "huge-pyramid"],
+)
+def test_a_strangers_processor_folder_with_absurd_settings(tmp_path, change, words):
+    FMANetImageProcessor().save_pretrained(tmp_path)
+    settings = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    settings.update(change)
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(settings))
+    with pytest.raises(FMANetConfigError) as excinfo:
+        FMANetImageProcessor.from_pretrained(tmp_path)
+    assert_error(excinfo, FMANetConfigError, *words)
