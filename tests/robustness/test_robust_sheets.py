@@ -93,6 +93,13 @@ def test_apex_outside_the_clip_becomes_the_middle_frame(tmp_path):
     assert "apex_outside_clip_middle" in first["fixes"]
 
 
+def test_offset_before_onset_becomes_the_last_frame(tmp_path):
+    rows = [GOOD_ROWS[0][:2] + (5, 6, 2) + GOOD_ROWS[0][5:], *GOOD_ROWS[1:]]  # onset 5 > offset 2
+    first = load_casme2(make_tree(tmp_path, rows)).sort("sample_id")[0]
+    assert (first["onset_index"], first["apex_index"], first["offset_index"]) == (5, 6, 9)  # folder ends at 9
+    assert "offset_before_onset_last_frame" in first["fixes"]
+
+
 def test_non_numeric_onset_names_the_row(tmp_path):
     rows = [*GOOD_ROWS[:2], GOOD_ROWS[2][:2] + ("start",) + GOOD_ROWS[2][3:]]
     with pytest.raises(DatasetError) as excinfo:
