@@ -50,7 +50,7 @@ def _pil_to_array(image: Any) -> np.ndarray:
         # Grey with transparency: keep the grey channel as it is (no detour through RGB).
         return np.asarray(image.getchannel("L"))
     if image.mode not in ("L", "RGB"):
-        # Palette, CMYK, RGBA, LA...: PIL knows how to flatten them to RGB.
+        # Palette, CMYK, RGBA...: PIL knows how to flatten them to RGB.
         image = image.convert("RGB")
     return np.asarray(image)
 
