@@ -22,6 +22,10 @@ MAX_IMAGE_SIZE = 1024
 MAX_WIDTH = 4096
 MAX_BLOCKS = 64
 MAX_LABELS = 10000
+# Each size within its bound can still multiply into billions of weights (4096 channels x
+# 64 blocks x 2 stages is about 39 billion): the whole model is capped too. The default
+# model has under half a million parameters.
+MAX_PARAMETERS = 100_000_000
 
 ABLATIONS = {
     "full": {},
@@ -225,6 +229,27 @@ class FMANetConfig(PreTrainedConfig):
             fail(f"initializer_range must be > 0, got {self.initializer_range}.")
         if not 1 <= self.num_labels <= MAX_LABELS:
             fail(f"the number of labels must be in [1, {MAX_LABELS}], got {self.num_labels}.")
+        parameters = self.estimated_num_parameters()
+        if parameters > MAX_PARAMETERS:
+            fail(
+                f"these sizes give about {parameters:,} parameters ({4 * parameters / 1e9:.1f} GB in float32), more "
+                f"than the {MAX_PARAMETERS:,} allowed; reduce hidden_sizes, depths, encoder_hidden_size or "
+                "encoder_depth (the default model has under 0.5 million)."
+            )
+
+    def estimated_num_parameters(self) -> int:
+        """Weights of the convolutions and the classifier, computed from the sizes alone.
+
+        These are over 99 % of the model's parameters (GroupNorm, modulation, fusion and
+        attention add a few hundred), so the count can be checked before anything is built.
+        """
+        encoders = 1 if (self.share_phase_encoder or self.num_phases == 1) else self.num_phases
+        width = self.encoder_hidden_size
+        total = encoders * 9 * width * (self.num_channels_per_phase + (self.encoder_depth - 1) * width)
+        for size, depth in zip(self.hidden_sizes, self.depths):
+            total += 9 * width * size + depth * 2 * 9 * size * size
+            width = size
+        return int(total + (width + 1) * self.num_labels)
 
     @classmethod
     def for_ablation(cls, name: str, **kwargs) -> "FMANetConfig":
@@ -237,4 +262,4 @@ class FMANetConfig(PreTrainedConfig):
 
 FMANetConfig.register_for_auto_class()
 
-__all__ = ["FMANetConfig", "ABLATIONS"]
+__all__ = ["FMANetConfig", "ABLATIONS", "MAX_PARAMETERS"]

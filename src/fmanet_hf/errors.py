@@ -72,6 +72,48 @@ class CacheError(FMANetError, RuntimeError):
     """A cache entry is corrupt or was written by other settings."""
 
 
+# Errors of the training, hub and demo parts (defined here so the whole family is in one
+# place; their home modules re-export them under the old names).
+class RunDirectoryError(FMANetError, ValueError):
+    """A results folder holds a run with other settings, or files that do not belong to it."""
+
+
+class LeakageError(FMANetError, RuntimeError):
+    """A held-out subject's sample reached the optimiser (a bug; never expected)."""
+
+
+class ModelCardError(CheckpointError):
+    """A card template is missing or broken, or a rendered card does not match its results."""
+
+
+class HubUploadError(FMANetError, RuntimeError):
+    """Creating the repo or uploading failed (network, token, permissions, offline mode)."""
+
+
+class DemoDependencyError(FMANetError, ImportError):
+    """Gradio (the demo's only extra dependency) is not installed."""
+
+
+class MissingFrameError(FMANetInputError):
+    """One of the onset, apex or offset images was not uploaded to the demo."""
+
+
+class FrameTooLargeError(FMANetInputError):
+    """An uploaded frame has more pixels than the demo accepts."""
+
+
+class VideoTooShortError(VideoReadError):
+    """A video has fewer frames than a sample needs (onset, apex, offset)."""
+
+
+class VideoTooLongError(VideoReadError):
+    """A video has more frames (or frame pixels) than the demo keeps in memory."""
+
+
+class ModelChoiceError(CheckpointError):
+    """The selected model is not one of the models the demo was started with."""
+
+
 __all__ = [
     "FMANetError",
     "FMANetConfigError",
@@ -88,4 +130,14 @@ __all__ = [
     "DatasetError",
     "CheckpointError",
     "CacheError",
+    "RunDirectoryError",
+    "LeakageError",
+    "ModelCardError",
+    "HubUploadError",
+    "DemoDependencyError",
+    "MissingFrameError",
+    "FrameTooLargeError",
+    "VideoTooShortError",
+    "VideoTooLongError",
+    "ModelChoiceError",
 ]

@@ -46,8 +46,11 @@ def _pil_to_array(image: Any) -> np.ndarray:
         return (np.clip(array, 0, top) / top).astype(np.float32)
     if image.mode == "F":
         return np.asarray(image, dtype=np.float32)
+    if image.mode == "LA":
+        # Grey with transparency: keep the grey channel as it is (no detour through RGB).
+        return np.asarray(image.getchannel("L"))
     if image.mode not in ("L", "RGB"):
-        # Palette, CMYK, RGBA, LA...: PIL knows how to flatten them to RGB.
+        # Palette, CMYK, RGBA...: PIL knows how to flatten them to RGB.
         image = image.convert("RGB")
     return np.asarray(image)
 
@@ -66,6 +69,12 @@ def _read_path(path: str | os.PathLike) -> np.ndarray:
         with Image.open(path) as image:
             image.load()
             return _pil_to_array(image)
+    except Image.DecompressionBombError as error:
+        # Raised from the header alone, before any pixel is decoded.
+        raise ImageLoadError(
+            f"{path!r} claims more pixels than fmanet-hf will decode ({error}). A face frame needs far fewer "
+            "pixels: crop or scale the image down first."
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageLoadError(
             f"Could not read {path!r} as an image ({type(error).__name__}: {error}). "

@@ -466,6 +466,31 @@ def column_candidates(
     return result
 
 
+def _fill_merged_cells(path: Path, table: "Any") -> None:
+    """Give every cell of a merged range the value of its top-left cell, in place.
+
+    A spreadsheet shows one subject number over several merged rows, but the file keeps
+    it in the first cell only; read as it is, the other rows would have an empty subject.
+    ``table`` is the first worksheet as `_read_raw_table` reads it (row 0 = sheet row 1).
+    """
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path, read_only=False, data_only=True)
+    try:
+        worksheet = workbook.worksheets[0]
+        n_rows, n_cols = table.shape
+        for merged in worksheet.merged_cells.ranges:
+            top, left = merged.min_row - 1, merged.min_col - 1
+            if top >= n_rows or left >= n_cols:
+                continue
+            value = table.iat[top, left]
+            for row in range(top, min(merged.max_row, n_rows)):
+                for col in range(left, min(merged.max_col, n_cols)):
+                    table.iat[row, col] = value
+    finally:
+        workbook.close()
+
+
 def _read_raw_table(path: Path) -> "Any":
     """Read a whole sheet with no header, every cell as an object (pandas DataFrame)."""
     import pandas as pd
@@ -478,7 +503,10 @@ def _read_raw_table(path: Path) -> "Any":
                 encoding="utf-8-sig",
             )
         if suffix in (".xlsx", ".xlsm", ".xls"):
-            return pd.read_excel(path, header=None, dtype=object)
+            table = pd.read_excel(path, header=None, dtype=object)
+            if suffix != ".xls":
+                _fill_merged_cells(path, table)
+            return table
     except ImportError as error:
         raise DatasetError(
             f"cannot read annotation sheet {path}: {error}. Install the reader "
@@ -796,7 +824,7 @@ def locate_clip_dir(
             chosen = dict(zip(names, combo))
             relative = pattern.format(**chosen)
             candidate = path_inside(frames_dir, relative)
-            if candidate is None:
+            if candidate is None or any(_is_unsafe_cell_path(value) for value in combo):
                 raise _PathEscape(os.path.join(os.fspath(frames_dir), relative))
             if expected is None:
                 expected, expected_fields = candidate, chosen
@@ -806,6 +834,17 @@ def locate_clip_dir(
     if expected is None:  # no patterns or an empty field pool
         expected = frames_dir
     return None, expected, expected_fields
+
+
+def _is_unsafe_cell_path(value: str) -> bool:
+    """True for a cell that names an absolute path or climbs with ``..``.
+
+    Joined into a pattern, ``"/etc"`` would still land inside the root (``sub01//etc``),
+    but a cell like that was never meant as a clip name: refuse it rather than guess.
+    """
+    text = str(value)
+    parts = re.split(r"[\\/]+", text)
+    return text.startswith(("/", "\\")) or bool(re.match(r"^[A-Za-z]:", text)) or ".." in parts
 
 
 def _walk_case_insensitive(base: Path, relative: str) -> Path | None:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_directory, atomic_write_json
+from ..atomic import atomic_directory, atomic_write_json, remove_stale_temporaries
 from ..errors import CacheError, FMANetError
 
 logger = logging.getLogger(__name__)
@@ -75,11 +75,18 @@ def _load_valid_cache(path: Path, processor):
     if manifest.get("cache_format_version") != CACHE_FORMAT_VERSION or manifest.get("processor_settings") != processor.output_settings():
         logger.warning("Cache %s was written with other settings or format; rebuilding.", path)
         return None
+    if manifest.get("entry", path.name) != path.name:
+        logger.warning("Cache %s holds the entry %r (a copied or renamed folder); rebuilding.", path, manifest.get("entry"))
+        return None
     try:
-        return load_from_disk(str(path / "data"))
+        loaded = load_from_disk(str(path / "data"))
     except Exception as error:  # a corrupt arrow file: rebuild rather than crash
         logger.warning("Cache %s could not be loaded (%s); rebuilding.", path, error)
         return None
+    if len(loaded) != manifest.get("num_samples"):
+        logger.warning("Cache %s has %d samples, its manifest %r; rebuilding.", path, len(loaded), manifest.get("num_samples"))
+        return None
+    return loaded
 
 
 def prepare_dataset(
@@ -113,6 +120,7 @@ def prepare_dataset(
     if len(dataset) == 0:
         raise FMANetError("prepare_dataset got an empty dataset; check the loader's class set and on_invalid setting.")
     path = cache_path_for(dataset, processor, cache_dir)
+    remove_stale_temporaries(cache_dir)  # half-written entries of a killed run (never trusted)
     cached = _load_valid_cache(path, processor)
     if cached is not None:
         logger.info("Loaded %d prepared samples from %s.", len(cached), path)
@@ -186,6 +194,7 @@ def _write_cache(path: Path, prepared, processor, elapsed: float) -> None:
                 staging / MANIFEST_NAME,
                 {
                     "cache_format_version": CACHE_FORMAT_VERSION,
+                    "entry": path.name,
                     "processor_settings": processor.output_settings(),
                     "num_samples": len(prepared),
                     "compute_seconds": round(elapsed, 3),

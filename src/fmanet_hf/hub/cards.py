@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..errors import CheckpointError, FMANetConfigError
+from ..errors import CheckpointError, FMANetConfigError, ModelCardError
 
 TEMPLATE_DIR_ENV = "FMANET_HUB_CARDS"
 COMMON_TEMPLATE = "common"
@@ -49,10 +49,6 @@ MODEL_INDEX_METRICS = (
 MODEL_INDEX_SPLIT = "loso-pooled"
 TASK_TYPE = "image-classification"
 TASK_NAME = "Micro-expression recognition"
-
-
-class ModelCardError(CheckpointError):
-    """A card template is missing or broken, or a rendered card does not match its results."""
 
 
 def default_template_dir() -> Path | None:

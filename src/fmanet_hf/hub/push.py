@@ -16,17 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError, FMANetError
+from ..errors import CheckpointError, FMANetError, HubUploadError
 from ..pretrained import PICKLE_SUFFIXES
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md")
 #: Never uploaded: editor/OS debris and interrupted atomic writes (``.name.*.tmp``).
 IGNORED_PREFIXES = (".",)
 IGNORED_NAMES = ("__pycache__",)
-
-
-class HubUploadError(FMANetError, RuntimeError):
-    """Creating the repo or uploading failed (network, token, permissions, offline mode)."""
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..atomic import atomic_directory, atomic_write_json, atomic_write_text
-from ..errors import FMANetConfigError, FMANetError
+from ..atomic import atomic_directory, atomic_write_json, atomic_write_text, remove_stale_temporaries
+from ..errors import FMANetConfigError, FMANetError, LeakageError, RunDirectoryError
 from .collate import PreparedTensors
 
 logger = logging.getLogger(__name__)
@@ -86,14 +86,6 @@ LEAKY_NOTE = (
     "overestimates performance; it is recorded only to compare with such papers. The "
     "protocol's numbers are the top-level accuracy/uf1/uar (final epoch, leak-free)."
 )
-
-
-class RunDirectoryError(FMANetError, ValueError):
-    """A results folder holds a run with other settings, or files that do not belong to it."""
-
-
-class LeakageError(FMANetError, RuntimeError):
-    """A held-out subject's sample reached the optimiser (a bug; never expected)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -1081,6 +1073,9 @@ def run_loso(
     if is_main:
         try:
             out.mkdir(parents=True, exist_ok=True)
+            # Temporaries of a killed earlier run (never read; only litter).
+            for folder in (out, out / FOLDS_DIR):
+                remove_stale_temporaries(folder)
             _check_run_config(out, checked, info)
             completed = _completed_folds(out, [f.test_subject for f in folds], run_digest)
             verdict = ("ok", sorted(completed))

@@ -34,8 +34,8 @@ module) are imported inside the functions that need them.
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -657,20 +657,11 @@ def plot_confusion_matrix(
     if title:
         axes.set_title(title)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    file_descriptor, temporary_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(file_descriptor, "wb") as temporary_file:
-            figure.savefig(temporary_file, format="png")
-            temporary_file.flush()
-            os.fsync(temporary_file.fileno())
-        # mkstemp creates the file private (0600); give the PNG the usual public-read mode.
-        os.chmod(temporary_name, 0o644)
-        os.replace(temporary_name, path)
-    except BaseException:
-        if os.path.exists(temporary_name):
-            os.unlink(temporary_name)
-        raise
+    from ..atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -142,6 +142,14 @@ def detect_face(
             shape = predictor(image_u8, largest)
             landmarks = np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float32)
             box = (largest.left(), largest.top(), largest.right(), largest.bottom())
+            height, width = image_u8.shape
+            if box[0] < 0 or box[1] < 0 or box[2] >= width or box[3] >= height:
+                # Still usable, but part of the crop will be repeated edge pixels, not face.
+                logger.warning(
+                    "The face box %s reaches past the %dx%d frame; the crop's missing part is filled with repeated "
+                    "edge pixels. Frame the face fully for reliable motion near that border.",
+                    box, width, height,
+                )
             return FaceDetection(box=box, landmarks=landmarks, num_faces=len(rectangles))
     height, width = gray.shape[:2]
     raise FaceNotFoundError(

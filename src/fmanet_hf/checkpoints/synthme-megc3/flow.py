@@ -16,6 +16,7 @@ Imported relatively by the remote-code image processor: numpy and OpenCV only.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import cv2
@@ -65,6 +66,27 @@ _DIS_PRESETS = {
 }
 
 
+# Accepted ranges: (integer?, low, high). A preprocessor_config.json from a stranger could
+# otherwise ask for a billion solver iterations (a hang) or a NaN step (garbage flow).
+# The bounds are far outside any useful setting; None (DIS: keep the preset's) is allowed.
+_PARAMETER_BOUNDS: dict[str, dict[str, tuple[bool, float, float]]] = {
+    "tvl1": {
+        "tau": (False, 1e-4, 1.0), "lambda": (False, 1e-4, 100.0), "theta": (False, 1e-4, 1.0),
+        "nscales": (True, 1, 10), "warps": (True, 1, 50), "epsilon": (False, 1e-6, 1.0),
+        "inner_iterations": (True, 1, 300), "outer_iterations": (True, 1, 300),
+        "scale_step": (False, 0.05, 0.99), "gamma": (False, 0.0, 10.0), "median_filtering": (True, 1, 15),
+    },
+    "dis": {
+        "finest_scale": (True, 0, 10), "patch_size": (True, 1, 64), "patch_stride": (True, 1, 64),
+        "gradient_descent_iterations": (True, 1, 1000), "variational_refinement_iterations": (True, 0, 1000),
+    },
+    "farneback": {
+        "pyr_scale": (False, 0.05, 0.99), "levels": (True, 1, 10), "winsize": (True, 3, 101),
+        "iterations": (True, 1, 100), "poly_n": (True, 3, 11), "poly_sigma": (False, 0.1, 5.0),
+    },
+}
+
+
 def resolve_flow_params(method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Merge user overrides into a method's defaults, refusing unknown methods or keys.
 
@@ -85,10 +107,17 @@ def resolve_flow_params(method: str, params: Mapping[str, Any] | None = None) ->
         resolved[key] = value
     if method == "dis" and resolved["preset"] not in _DIS_PRESETS:
         raise FMANetConfigError(f"Unknown DIS preset {resolved['preset']!r}; choose one of {list(_DIS_PRESETS)}.")
-    if method == "tvl1":
-        for key in ("nscales", "warps", "inner_iterations", "outer_iterations"):
-            if int(resolved[key]) < 1:
-                raise FMANetConfigError(f"TV-L1 parameter {key} must be >= 1, got {resolved[key]}.")
+    for key, (integer, low, high) in _PARAMETER_BOUNDS[method].items():
+        value = resolved[key]
+        if value is None and method == "dis":
+            continue
+        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not number_ok or (integer and float(value) != int(value)) or not low <= value <= high:
+            kind = "an integer" if integer else "a number"
+            raise FMANetConfigError(
+                f"{method} parameter {key} must be {kind} in [{low:g}, {high:g}], got {value!r}. "
+                f"OpenCV's default is {DEFAULT_FLOW_PARAMS[method][key]!r}."
+            )
     return resolved
 
 

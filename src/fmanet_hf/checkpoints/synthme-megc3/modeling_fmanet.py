@@ -227,6 +227,14 @@ class FMANetPreTrainedModel(PreTrainedModel):
         kwargs["use_safetensors"] = True
         try:
             return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except RuntimeError as error:
+            if "ignore_mismatched_sizes" not in str(error):
+                raise
+            raise CheckpointError(
+                f"The weights in {os.fspath(pretrained_model_name_or_path)} do not match the sizes its config.json asks "
+                "for (the table above lists each tensor). The config was edited or belongs to other weights: restore "
+                "the config.json saved with these weights, or re-export the folder."
+            ) from None
         except OSError as error:
             folder = os.fspath(pretrained_model_name_or_path)
             subfolder = kwargs.get("subfolder") or ""
@@ -243,6 +251,14 @@ class FMANetPreTrainedModel(PreTrainedModel):
                            ". Point from_pretrained at a folder written by save_pretrained or `fmanet-hf export`.")
                     ) from error
             raise
+        except Exception as error:
+            # A truncated or corrupt model.safetensors (safetensors' own error type).
+            if type(error).__name__ != "SafetensorError":
+                raise
+            raise CheckpointError(
+                f"The model.safetensors in {os.fspath(pretrained_model_name_or_path)} is unreadable ({error}): the file "
+                "is truncated or corrupt. Re-export or re-download the folder."
+            ) from None
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
