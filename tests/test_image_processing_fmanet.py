@@ -30,6 +30,7 @@ from fmanet_hf import (
     InvalidFrameError,
 )
 from fmanet_hf.frames import load_triplet
+from fmanet_hf.flow import OPENCV_TVL1_PARAMS, compute_optical_flow
 
 # ------------------------------------------------------------------ a known warp of a real face
 # Facial regions of skimage's astronaut (512x512), from dlib's 68 landmarks on that image:
@@ -143,16 +144,47 @@ def test_acceptance_1_flow_recovers_a_known_warp_of_a_real_face(warped_face, met
     assert result["still_mean"] < 0.05
 
 
-def test_tvl1_flow_equals_opencv_default_tvl1_on_8_bit_frames():
-    """Regression: OpenCV's TV-L1 multiplies float input by 255; the processor's default
-    flow must be OpenCV's own default TV-L1 (what MER papers run on 8-bit frames)."""
+def test_tvl1_flow_with_opencv_params_equals_opencv_default_tvl1_on_8_bit_frames():
+    """Regression: OpenCV's TV-L1 multiplies float input by 255; with OPENCV_TVL1_PARAMS the
+    processor's flow must be OpenCV's own default TV-L1 (what MER papers run on 8-bit frames)."""
     onset, apex, _ = smooth_triplet(64, seed=4)
     processor = FMANetImageProcessor(
-        align_faces=False, crop_size=None, stabilization="none", flow_margin_fraction=0.0, intensity_matching="none"
+        align_faces=False,
+        crop_size=None,
+        stabilization="none",
+        flow_margin_fraction=0.0,
+        intensity_matching="none",
+        flow_params=OPENCV_TVL1_PARAMS,
     )
     sample = processor.process_triplet(onset, apex, onset)
     reference = cv2.optflow.DualTVL1OpticalFlow_create().calc(onset, apex, None)
     np.testing.assert_allclose(sample.onset_apex_flow, reference, atol=2e-3)
+
+
+@pytest.mark.parametrize("peak_px", [0.5, 1.0, 2.0])
+def test_default_tvl1_budget_is_as_accurate_as_opencv_defaults_on_8_bit_frames(astronaut_gray, peak_px):
+    """The package's cheaper TV-L1 budget (DEFAULT_FLOW_PARAMS) on float frames must not lose
+    accuracy against what research code runs: OpenCV's default TV-L1 on 8-bit frames.
+    Known warp: the module's brow/mouth bumps scaled to ``peak_px`` on the face window."""
+    onset = np.ascontiguousarray(astronaut_gray[FACE_WINDOW]).astype(np.float32)
+    height, width = onset.shape
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    du, dv = (peak_px * d for d in displacement(x, y))
+    apex = cv2.remap(onset, (x - du).astype(np.float32), (y - dv).astype(np.float32), cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    fu, fv = du, dv
+    for _ in range(30):  # exact forward flow, as in forward_flow()
+        fu, fv = (peak_px * d for d in displacement(x + fu, y + fv))
+    region = np.hypot(du, dv) > 0.3 * peak_px
+
+    def epe(flow):
+        return float(np.hypot(flow[..., 0] - fu, flow[..., 1] - fv)[region].mean())
+
+    package_default = compute_optical_flow(onset, apex, "tvl1")
+    research_code = cv2.optflow.DualTVL1OpticalFlow_create().calc(
+        np.rint(onset).astype(np.uint8), np.rint(np.clip(apex, 0, 255)).astype(np.uint8), None
+    )
+    assert epe(package_default) <= epe(research_code) + 0.005, (epe(package_default), epe(research_code))
+    assert epe(package_default) < 0.1 * max(1.0, peak_px)
 
 
 # ------------------------------------------------------------------ ACCEPTANCE 2
