@@ -52,7 +52,7 @@ def run_ablation(
     prepared_dataset: Any,
     *,
     out_dir: str | os.PathLike,
-    epochs: int,
+    epochs: int | str,
     batch_size: int,
     learning_rate: float,
     seed: int = 0,
@@ -67,7 +67,8 @@ def run_ablation(
     Args:
         prepared_dataset: a prepared ``datasets.Dataset`` (see `run_loso`).
         out_dir: folder; variant ``v`` goes to ``<out_dir>/<v>/``, the tables to ``out_dir``.
-        epochs, batch_size, learning_rate, seed: the schedule, the same for every variant.
+        epochs, batch_size, learning_rate, seed: the schedule, the same for every variant
+            (``epochs="auto"``: see `auto_epochs`).
         base_config: `FMANetConfig` or dict the variants start from (default: defaults).
         ablations: names from `fmanet_hf.ABLATIONS` (default: all). ``"full"`` is always
             run, first, because the deltas are taken against it.

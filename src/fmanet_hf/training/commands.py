@@ -4,8 +4,8 @@
 name (`fmanet_hf.cli.load_dataset_by_name`), prepares it once into the shared cache
 (``<cache-dir>/prepared``, as ``fmanet-hf prepare`` does) and trains:
 
-    fmanet-hf loso   --dataset synthme --root synthme --out runs/synthme-loso --epochs 12
-    fmanet-hf ablate --dataset synthme --root synthme --out runs/synthme-ablation --epochs 12
+    fmanet-hf loso   --dataset synthme --root synthme --out runs/synthme-loso
+    fmanet-hf ablate --dataset synthme --root synthme --out runs/synthme-ablation --epochs 15
     fmanet-hf train  --dataset synthme --root synthme --out runs/synthme-model --epochs 12
 
 They run under ``accelerate launch`` / ``torchrun`` too (docs/training.md): the main process
@@ -22,11 +22,35 @@ from typing import Any
 
 from ..errors import FMANetConfigError
 
-#: Defaults of the schedule options (docs/training.md says where they come from).
-DEFAULT_EPOCHS = 15
+#: Defaults of the schedule options (docs/training.md says where they come from). "auto":
+#: about 120 optimiser steps per model (`fmanet_hf.training.loso.auto_epochs`): 15 epochs
+#: on a 12-subject SynthME LOSO, 5 on a MEGC-size one.
+DEFAULT_EPOCHS = "auto"
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_LEARNING_RATE = 2e-3
 DEFAULT_WEIGHT_DECAY = 1e-4
+
+
+def _epochs(text: str) -> int | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'auto', got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
 
 
 def _parse_assignment(text: str) -> tuple[str, Any]:
@@ -83,7 +107,10 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_schedule_arguments(parser: argparse.ArgumentParser, *, out_help: str) -> None:
     group = parser.add_argument_group("training")
     group.add_argument("--out", required=True, help=out_help)
-    group.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
+    group.add_argument(
+        "--epochs", type=_epochs, default=DEFAULT_EPOCHS,
+        help="training epochs, or 'auto' (default): about 120 optimiser steps per model, from the data's size",
+    )
     group.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="global batch size")
     group.add_argument("--lr", type=float, default=DEFAULT_LEARNING_RATE, help="peak learning rate")
     group.add_argument("--weight-decay", type=float, default=DEFAULT_WEIGHT_DECAY)
@@ -109,6 +136,11 @@ def _add_loso_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--fold-parallel", action="store_true",
         help="with several processes, give each process whole folds instead of splitting batches",
+    )
+    group.add_argument(
+        "--fold-workers", type=_positive_int, default=1,
+        help="single process: train this many folds at once in worker processes (CPU: cores split between "
+        "them; GPU: they share it). Default 1",
     )
 
 
@@ -174,6 +206,7 @@ def cmd_loso(args: argparse.Namespace) -> int:
         fold_parallel=args.fold_parallel,
         progress=not args.quiet,
         accelerator=accelerator,
+        fold_workers=args.fold_workers,
     )
     return 0
 
@@ -202,6 +235,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         class_weighting=args.class_weighting,
         record_leaky_best_epoch=args.record_leaky_best_epoch,
         fold_parallel=args.fold_parallel,
+        fold_workers=args.fold_workers,
     )
     if args.quiet and accelerator.is_main_process:
         print(summary["markdown"])
@@ -226,12 +260,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_set, eval_set = prepared.select(train_rows), prepared.select(eval_rows)
     else:
         train_set, eval_set = prepared, None
+    from .loso import resolve_epochs
+
     run = train_with_trainer(
         train_set,
         eval_set,
         model_config=model_config_from_args(args) or None,
         output_dir=args.out,
-        epochs=args.epochs,
+        epochs=resolve_epochs(args.epochs, len(train_set), args.batch_size),
         batch_size=args.batch_size,
         learning_rate=args.lr,
         weight_decay=args.weight_decay,

@@ -152,6 +152,37 @@ class TrainingSchedule:
         return float(self.learning_rate) * 0.5 * (1.0 + math.cos(math.pi * step / max(total_steps, 1)))
 
 
+#: Optimiser steps per fold that ``epochs="auto"`` aims for. Measured on SynthME
+#: (docs/performance.md): 12 subjects x 12 clips need 15 epochs of 132 training clips
+#: (~124 steps at batch 16), and a MEGC-size set reaches the same accuracy plateau in
+#: the same number of steps (5 epochs of ~400 clips), so the budget is set in steps.
+AUTO_TARGET_STEPS = 120
+AUTO_EPOCH_RANGE = (3, 30)
+
+
+def auto_epochs(num_train_samples: float, batch_size: int, target_steps: int = AUTO_TARGET_STEPS) -> int:
+    """Epochs giving about ``target_steps`` optimiser steps on ``num_train_samples``.
+
+    ``ceil(target_steps * batch_size / num_train_samples)``, clamped to [3, 30]. It depends
+    only on the data's size, never on any result, so a schedule chosen this way is still
+    fixed in advance (leak-free). For LOSO, ``num_train_samples`` is the mean fold's
+    training size, N - N / S for N samples and S subjects.
+    """
+    if not num_train_samples or num_train_samples <= 0:
+        raise FMANetConfigError(f"auto epochs need a positive training-set size, got {num_train_samples!r}.")
+    epochs = math.ceil(target_steps * int(batch_size) / float(num_train_samples))
+    return int(min(max(epochs, AUTO_EPOCH_RANGE[0]), AUTO_EPOCH_RANGE[1]))
+
+
+def resolve_epochs(epochs: int | str, num_train_samples: float, batch_size: int) -> int:
+    """``epochs`` itself, or `auto_epochs` when it is ``"auto"``."""
+    if isinstance(epochs, str):
+        if epochs.strip().lower() != "auto":
+            raise FMANetConfigError(f"epochs must be an integer >= 1 or 'auto', got {epochs!r}.")
+        return auto_epochs(num_train_samples, batch_size)
+    return epochs
+
+
 def derive_seed(*parts: Any) -> int:
     """A 63-bit seed from any JSON-able parts, e.g. ``derive_seed(0, "fold", "sub01")``.
 
@@ -958,7 +989,7 @@ def run_loso(
     *,
     model_config: Any = None,
     out_dir: str | os.PathLike,
-    epochs: int,
+    epochs: int | str,
     batch_size: int,
     learning_rate: float,
     seed: int = 0,
@@ -979,6 +1010,7 @@ def run_loso(
     class_names: Sequence[str] | None = None,
     model_factory: Callable[[Any], torch.nn.Module] | None = None,
     eval_batch_size: int = 64,
+    fold_workers: int = 1,
 ) -> dict[str, Any]:
     """Leave-one-subject-out training and evaluation; resumable; see the module docstring.
 
@@ -990,7 +1022,9 @@ def run_loso(
             data's image size); the classes are always the dataset's.
         out_dir: results folder (created; an existing one with the same settings resumes).
         epochs, batch_size, learning_rate, weight_decay, optimizer, momentum, lr_schedule,
-            class_weighting: the fixed `TrainingSchedule` (batch_size is global).
+            class_weighting: the fixed `TrainingSchedule` (batch_size is global). ``epochs``
+            may be ``"auto"``: `auto_epochs` of the mean fold's training size (fixed before
+            training, from the data's size alone).
         seed: master seed; each fold's is derived from (seed, test subject).
         record_leaky_best_epoch: also predict the test subject after every epoch and record
             the per-fold best epoch's numbers as ``leaky_best_epoch_*`` (not the protocol).
@@ -1010,6 +1044,13 @@ def run_loso(
         model_factory: ``config -> model`` (default: a fresh `FMANetForImageClassification`);
             called under the fold's seed.
         eval_batch_size: batch size of prediction.
+        fold_workers: single-process runs only: train this many folds at once, each in its
+            own worker process (`fold_workers.py`, started with ``spawn``: a calling script
+            needs the usual ``if __name__ == "__main__":`` guard). On CPU each worker gets
+            ``cores // fold_workers`` torch threads; on a GPU the workers share the device,
+            which a single small fold leaves mostly idle. 1 (default): in this process.
+            A fold's result depends only on its seed and thread count, so a run resumed
+            with the same setting gives the same numbers.
 
     Returns:
         The ``results.json`` dict (on every process): pooled ``accuracy``, ``uf1``, ``uar``,
@@ -1028,9 +1069,16 @@ def run_loso(
         from accelerate import Accelerator
 
         accelerator = Accelerator()
+    custom_hooks = observer is not None or model_factory is not None
     observer = observer or TrainingObserver()
     model_factory = model_factory or default_model_factory
     print_summary = progress if print_summary is None else print_summary
+    data = PreparedTensors.from_prepared(prepared_dataset, class_names)
+    config = build_model_config(model_config, data.class_names, data.image_size, int(data.pixel_values.shape[1]))
+    folds = loso_folds(data.subjects)
+    check_loso_folds(folds, data.subjects)
+    epochs_rule = "auto" if isinstance(epochs, str) else "given"
+    epochs = resolve_epochs(epochs, len(data) - len(data) / len(folds), batch_size)
     schedule = TrainingSchedule(
         epochs=epochs,
         batch_size=batch_size,
@@ -1041,10 +1089,6 @@ def run_loso(
         lr_schedule=lr_schedule,
         class_weighting=class_weighting,
     )
-    data = PreparedTensors.from_prepared(prepared_dataset, class_names)
-    config = build_model_config(model_config, data.class_names, data.image_size, int(data.pixel_values.shape[1]))
-    folds = loso_folds(data.subjects)
-    check_loso_folds(folds, data.subjects)
     out = Path(out_dir)
     world = int(accelerator.num_processes)
     rank = int(accelerator.process_index)
@@ -1105,7 +1149,43 @@ def run_loso(
         disable=not (progress and is_main),
         dynamic_ncols=True,
     )
+    from .fold_workers import run_folds_in_workers
+
+    if isinstance(fold_workers, bool) or not isinstance(fold_workers, int) or fold_workers < 1:
+        raise FMANetConfigError(f"fold_workers must be an integer >= 1, got {fold_workers!r}.")
+    elif fold_workers > 1 and (world > 1 or custom_hooks):
+        raise FMANetConfigError(
+            "fold_workers > 1 trains folds in separate worker processes: it needs a single (non-distributed) "
+            "process and no observer or model_factory (those live in this process). Under `accelerate launch`, "
+            "use fold_parallel=True to spread folds over the processes instead."
+        )
+
+    def finish_fold(fold: Any, record: dict[str, Any]) -> None:
+        observer.on_fold_end(fold.test_subject, record)
+        correct = sum(int(a == b) for a, b in zip(record["test"]["y_true"], record["test"]["y_pred"]))
+        fold_bar.update(1)
+        fold_bar.set_postfix(last=f"{fold.test_subject} {correct}/{record['n_test']}")
+
     with deterministic_torch():
+        if fold_workers > 1 and len(mine) > 1:
+            fold_bar.set_description(f"LOSO folds ({min(fold_workers, len(mine))} fold workers)")
+            for fold_index, fold, record in run_folds_in_workers(
+                mine,
+                workers=fold_workers,
+                data=data,
+                config=config,
+                schedule=schedule,
+                seed=seed,
+                run_digest=run_digest,
+                record_leaky_best_epoch=record_leaky_best_epoch,
+                eval_batch_size=eval_batch_size,
+                folds_dir=out / FOLDS_DIR if save_fold_models else None,
+                device=str(accelerator.device),
+            ):
+                # Written last: its presence is what marks the fold complete.
+                atomic_write_json(out / FOLDS_DIR / f"{fold_file_stem(fold.test_subject)}.json", record)
+                finish_fold(fold, record)
+            mine = []
         for fold_index, fold in mine:
             record, model = _run_fold(
                 subject=fold.test_subject,
@@ -1132,10 +1212,7 @@ def run_loso(
                         model.save_pretrained(staging)
                 # Written last: its presence is what marks the fold complete.
                 atomic_write_json(out / FOLDS_DIR / f"{stem}.json", record)
-            observer.on_fold_end(fold.test_subject, record)
-            correct = sum(int(a == b) for a, b in zip(record["test"]["y_true"], record["test"]["y_pred"]))
-            fold_bar.update(1)
-            fold_bar.set_postfix(last=f"{fold.test_subject} {correct}/{record['n_test']}")
+            finish_fold(fold, record)
             del model
         fold_bar.close()
         accelerator.wait_for_everyone()
@@ -1172,6 +1249,8 @@ def run_loso(
                     "run_config_digest": run_digest,
                     "world_size": world,
                     "fold_parallel": not data_parallel,
+                    "fold_workers": int(fold_workers),
+                    "epochs_rule": epochs_rule,
                     "device": str(accelerator.device),
                 },
                 "seed": int(seed),
@@ -1260,9 +1339,11 @@ __all__ = [
     "LEAKY_NOTE",
     "LeakageError",
     "RunDirectoryError",
+    "AUTO_TARGET_STEPS",
     "TrainingLog",
     "TrainingObserver",
     "TrainingSchedule",
+    "auto_epochs",
     "build_model_config",
     "class_weights_for",
     "default_model_factory",
@@ -1274,6 +1355,7 @@ __all__ = [
     "format_summary_table",
     "load_loso_results",
     "predict_probabilities",
+    "resolve_epochs",
     "run_loso",
     "train_model",
 ]
