@@ -378,3 +378,21 @@ def test_bundled_checkpoint_remote_code_matches_the_package():
     assert "modeling_fmanet.py" in copies and "image_processing_fmanet.py" in copies
     stale = [name for name in copies if (BUNDLED_MODEL_DIR / name).read_bytes() != (package / name).read_bytes()]
     assert stale == [], f"re-copy {stale} from src/fmanet_hf/ into {BUNDLED_MODEL_DIR}"
+
+
+def test_card_command_names_opencv_tvl1_params_with_the_flag():
+    """A run prepared with OpenCV's own TV-L1 parameters (the bundled model's) is reproduced
+    with --flow-params opencv; other non-default flow settings need the card's processor."""
+    from fmanet_hf.flow import OPENCV_TVL1_PARAMS
+    from fmanet_hf.hub.export import _loso_command
+    from fmanet_hf.image_processing_fmanet import FMANetImageProcessor
+
+    run_config = {"checked": {"schedule": {"epochs": 15, "batch_size": 16}, "seed": 0, "model_config": {}}}
+    results = {"settings": {"device": "cpu"}}
+    opencv = FMANetImageProcessor(flow_params=OPENCV_TVL1_PARAMS).output_settings()
+    command = _loso_command(run_config, results, opencv, "synthme", None)
+    assert "--flow-params opencv" in command and "PROCESSOR_DIR" not in command
+    default = _loso_command(run_config, results, FMANetImageProcessor().output_settings(), "synthme", None)
+    assert "--flow-params" not in default and "PROCESSOR_DIR" not in default
+    other = FMANetImageProcessor(flow_params={"nscales": 4}).output_settings()
+    assert "--processor PROCESSOR_DIR" in _loso_command(run_config, results, other, "synthme", None)

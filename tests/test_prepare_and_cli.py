@@ -192,3 +192,28 @@ def test_cli_predict_example_runs_as_the_readme_says(tmp_path):
         assert sum(result_row["scores"].values()) == pytest.approx(1.0, abs=1e-5)
     if not payload["trained_model"]:
         assert "UNTRAINED" in result.stderr
+
+
+def test_flow_params_option_selects_opencv_tvl1_or_json(tmp_path):
+    """--flow-params opencv reproduces runs made before the faster TV-L1 default."""
+    import argparse
+
+    from fmanet_hf.cli import flow_params_argument, processor_overrides
+    from fmanet_hf.errors import FMANetConfigError
+    from fmanet_hf.flow import DEFAULT_FLOW_PARAMS, OPENCV_TVL1_PARAMS
+    from fmanet_hf.image_processing_fmanet import FMANetImageProcessor
+
+    assert flow_params_argument("opencv") == OPENCV_TVL1_PARAMS
+    assert flow_params_argument('{"nscales": 4}') == {"nscales": 4}
+    for bad in ("fast", "[1, 2]", "{nscales: 4}"):
+        with pytest.raises(argparse.ArgumentTypeError, match="'opencv' or a JSON object"):
+            flow_params_argument(bad)
+    args = argparse.Namespace(flow_method=None, flow_params=flow_params_argument("opencv"))
+    processor = FMANetImageProcessor(**processor_overrides(args))
+    assert processor.flow_params == OPENCV_TVL1_PARAMS
+    assert FMANetImageProcessor().flow_params == DEFAULT_FLOW_PARAMS["tvl1"] != OPENCV_TVL1_PARAMS
+    # OpenCV's defaults as written in its documentation of DualTVL1OpticalFlow_create.
+    assert (OPENCV_TVL1_PARAMS["nscales"], OPENCV_TVL1_PARAMS["warps"], OPENCV_TVL1_PARAMS["inner_iterations"],
+            OPENCV_TVL1_PARAMS["outer_iterations"], OPENCV_TVL1_PARAMS["epsilon"]) == (5, 5, 30, 10, 0.01)
+    with pytest.raises(FMANetConfigError, match="Unknown parameter 'nscales' for flow_method='dis'"):
+        FMANetImageProcessor(**processor_overrides(argparse.Namespace(flow_method="dis", flow_params={"nscales": 5})))

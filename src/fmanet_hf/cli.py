@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from .errors import FrameCountError, KeyFrameError
 
@@ -193,6 +194,32 @@ def load_dataset_by_name(name: str, root: str, class_set: str | None):
     return loader(root, class_set=class_set) if class_set else loader(root)
 
 
+def flow_params_argument(text: str) -> dict[str, Any]:
+    """``--flow-params``: ``opencv`` (OpenCV's own TV-L1 defaults, what MER papers and runs
+    recorded before the faster default ran with) or a JSON object of overrides."""
+    from .flow import OPENCV_TVL1_PARAMS
+
+    if text.strip().lower() == "opencv":
+        return dict(OPENCV_TVL1_PARAMS)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected 'opencv' or a JSON object such as '{{\"nscales\": 5}}', got {text!r}")
+    return value
+
+
+def processor_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """FMANetImageProcessor arguments of ``--flow-method`` and ``--flow-params``."""
+    overrides: dict[str, Any] = {}
+    if getattr(args, "flow_method", None):
+        overrides["flow_method"] = args.flow_method
+    if getattr(args, "flow_params", None):
+        overrides["flow_params"] = args.flow_params
+    return overrides
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from .data.prepare import cache_path_for, prepare_dataset
     from .image_processing_fmanet import FMANetImageProcessor
@@ -201,8 +228,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     if args.processor:
         processor = FMANetImageProcessor.from_pretrained(args.processor)
     else:
-        overrides = {"flow_method": args.flow_method} if args.flow_method else {}
-        processor = FMANetImageProcessor(**overrides)
+        processor = FMANetImageProcessor(**processor_overrides(args))
     cache_dir = Path(args.cache_dir) / "prepared"
     started = time.perf_counter()
     prepared = prepare_dataset(dataset, processor, cache_dir, num_proc=args.num_proc, progress=not args.quiet)
@@ -222,7 +248,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from .training.baselines import mmcof_logistic_regression_loso
 
     dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
-    processor = FMANetImageProcessor(**({"flow_method": args.flow_method} if args.flow_method else {}))
+    processor = FMANetImageProcessor(**processor_overrides(args))
     prepared = prepare_dataset(dataset, processor, Path(args.cache_dir) / "prepared", num_proc=args.num_proc)
     results = mmcof_logistic_regression_loso(prepared, pool=args.pool, l2=args.l2)
     print(
@@ -289,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--class-set", help="class set of the loader (e.g. 5class, megc3)")
     prepare.add_argument("--processor", help="folder with a preprocessor_config.json to use")
     prepare.add_argument("--flow-method", choices=("tvl1", "dis", "farneback"))
+    prepare.add_argument("--flow-params", type=flow_params_argument, help="'opencv' (OpenCV's own TV-L1 defaults, as in published pipelines) or a JSON object of flow-solver settings")
     prepare.add_argument("--num-proc", type=int, default=None, help="worker processes (default: all cores)")
     prepare.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     prepare.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -299,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--root", default="synthme", help="the dataset folder")
     baseline.add_argument("--class-set", help="class set of the loader (e.g. 5class, megc3)")
     baseline.add_argument("--flow-method", choices=("tvl1", "dis", "farneback"))
+    baseline.add_argument("--flow-params", type=flow_params_argument, help="'opencv' (OpenCV's own TV-L1 defaults, as in published pipelines) or a JSON object of flow-solver settings")
     baseline.add_argument("--pool", type=int, default=8, help="MM-COF is averaged to pool x pool cells")
     baseline.add_argument("--l2", type=float, default=1e-2, help="L2 penalty weight")
     baseline.add_argument("--num-proc", type=int, default=None)

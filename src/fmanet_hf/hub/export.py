@@ -81,6 +81,7 @@ def _default_model_config() -> dict[str, Any]:
 
 def _loso_command(run_config: dict[str, Any], results: dict[str, Any], processor_settings: dict[str, Any], dataset_key: str, data_root: Path | None) -> str:
     """The commands that reproduce the run, rebuilt from run_config.json (and the SynthME manifest)."""
+    from ..flow import OPENCV_TVL1_PARAMS
     from ..image_processing_fmanet import FMANetImageProcessor
 
     checked = run_config.get("checked", {})
@@ -104,7 +105,10 @@ def _loso_command(run_config: dict[str, Any], results: dict[str, Any], processor
         parts.append(f"--size {processor_settings['size']['height']}")
     other = sorted(k for k in defaults if k not in ("flow_method", "flow_params", "size") and processor_settings.get(k) != defaults[k])
     if processor_settings.get("flow_method") == defaults["flow_method"] and processor_settings.get("flow_params") != defaults["flow_params"]:
-        other.append("flow_params")
+        if processor_settings.get("flow_method") == "tvl1" and processor_settings.get("flow_params") == OPENCV_TVL1_PARAMS:
+            parts.append("--flow-params opencv")
+        else:
+            other.append("flow_params")
     if other:
         parts.append("--processor PROCESSOR_DIR")
     option_names = {

@@ -91,7 +91,7 @@ def model_config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import DEFAULT_CACHE, LOADERS
+    from ..cli import DEFAULT_CACHE, LOADERS, flow_params_argument
 
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", choices=LOADERS, default="synthme")
@@ -99,6 +99,10 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--class-set", help="class set of the loader (e.g. 5class, megc3)")
     group.add_argument("--processor", help="folder with a preprocessor_config.json to prepare the inputs with")
     group.add_argument("--flow-method", choices=("tvl1", "dis", "farneback"), help="optical flow (default: tvl1)")
+    group.add_argument(
+        "--flow-params", type=flow_params_argument,
+        help="'opencv' (OpenCV's own TV-L1 defaults, as in published pipelines) or a JSON object of flow-solver settings",
+    )
     group.add_argument("--size", type=int, help="side of pixel_values in pixels (default: the processor's, 64)")
     group.add_argument("--num-proc", type=int, default=None, help="preparation worker processes (default: all cores)")
     group.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="prepared inputs go to <cache-dir>/prepared")
@@ -152,7 +156,7 @@ def _accelerator(args: argparse.Namespace):
 
 def prepare_from_args(args: argparse.Namespace, accelerator: Any):
     """(prepared dataset, processor) for ``--dataset/--root/...``; main process first."""
-    from ..cli import load_dataset_by_name
+    from ..cli import load_dataset_by_name, processor_overrides
     from ..data.prepare import prepare_dataset
     from ..image_processing_fmanet import FMANetImageProcessor
 
@@ -160,9 +164,7 @@ def prepare_from_args(args: argparse.Namespace, accelerator: Any):
     if args.processor:
         processor = FMANetImageProcessor.from_pretrained(args.processor)
     else:
-        overrides: dict[str, Any] = {}
-        if args.flow_method:
-            overrides["flow_method"] = args.flow_method
+        overrides: dict[str, Any] = processor_overrides(args)
         if args.size:
             overrides["size"] = {"height": args.size, "width": args.size}
         processor = FMANetImageProcessor(**overrides)
