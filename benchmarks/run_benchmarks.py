@@ -1,0 +1,944 @@
+"""Speed and flow-accuracy benchmarks of fmanet-hf against the usual research pipeline (issue 7).
+
+    python benchmarks/run_benchmarks.py --data SYNTHME_DIR --work-dir WORK_DIR \
+        --json benchmarks/results/NAME.json [--sections flow_accuracy,preprocessing,...] \
+        [--quick] [--markdown docs/performance.md]
+
+Sections (each one entry of the JSON, each with the load average before and after it):
+
+- ``flow_accuracy``: endpoint error (EPE, px) and solver time of each optical-flow setting
+  on known warps of a real face (scikit-image's astronaut at 320 x 320).
+- ``preprocessing``: the reference pipeline (``reference_pipeline.py``) over every sample
+  of ``--data`` vs ``prepare_dataset`` cold (all cores, 1 core), cached, and with the
+  other flow methods.
+- ``latency``: one clip of three 640 x 480 frames -> label, p50/p95 over repetitions.
+- ``model``: parameters, FLOPs, forward and training-step throughput, eager vs
+  ``torch.compile``.
+- ``loso``: ``run_loso`` with the ``fmanet-hf loso`` defaults vs the reference LOSO,
+  which is extrapolated from a few measured folds (a full one takes hours).
+
+Every ratio is ``speedup_vs_reference = reference time / this time`` (> 1: faster than the
+reference), computed from figures measured in the same run on the same machine. Each
+``--work-dir`` run gets a fresh ``run-<time>-<pid>`` folder, so no cache or LOSO result
+of an earlier run is ever reused. ``--quick`` shrinks everything (1 repetition, a subset,
+1 epoch, 1 reference fold, no torch.compile) for the CI smoke test; its figures are not
+benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+# reference_pipeline.py lives next to this file; benchmarks/ is not a package.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FORMAT_VERSION = 1
+SECTIONS = ("flow_accuracy", "preprocessing", "latency", "model", "loso")
+MARKER_START = "<!-- bench:start -->"
+MARKER_END = "<!-- bench:end -->"
+
+
+# --------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------
+def speedup(reference_seconds: float, seconds: float) -> float:
+    """``reference_seconds / seconds``: how many times faster than the reference (> 1: faster)."""
+    return float(reference_seconds) / float(seconds)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile by nearest rank (a value that was actually measured)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def timed(function: Callable[[], Any]) -> tuple[Any, float]:
+    """(result, wall seconds) of ``function()``."""
+    started = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - started
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages (processes waiting for or using a core)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not available on every platform
+        return []
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------
+# Machine, versions, provenance
+# --------------------------------------------------------------------------------------
+def machine_info() -> dict[str, Any]:
+    """CPU model (from /proc/cpuinfo), core counts, RAM (GiB), OS."""
+    cpu_model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gib = round(int(line.split()[1]) / 1024**2, 2)  # kB -> GiB
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {
+        "cpu_model": cpu_model or platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "cores_usable": usable,
+        "ram_gib": ram_gib,
+        "platform": platform.platform(),
+        "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
+    }
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the libraries whose speed is measured."""
+    import cv2
+    import numpy
+    import torch
+    import transformers
+
+    import fmanet_hf
+
+    found = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "opencv": cv2.__version__,
+        "transformers": transformers.__version__,
+        "numpy": numpy.__version__,
+        "fmanet_hf": fmanet_hf.__version__,
+        "torch_threads": str(torch.get_num_threads()),
+    }
+    for name in ("datasets", "dlib"):
+        try:
+            found[name] = str(__import__(name).__version__)
+        except (ImportError, AttributeError):
+            pass
+    return found
+
+
+def git_info() -> dict[str, Any]:
+    """Commit of the repository and whether the working tree differs from it."""
+
+    def run(*command: str) -> str | None:
+        try:
+            return subprocess.run(
+                ["git", *command], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = run("rev-parse", "HEAD")
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None, "changed_files": status.splitlines() if status else []}
+
+
+# --------------------------------------------------------------------------------------
+# Run context shared by the sections
+# --------------------------------------------------------------------------------------
+class Context:
+    """Options and figures shared between sections of one run.
+
+    Later sections reuse what an earlier one measured in the same run (the reference
+    inputs and their time, the default processor's cold cache) instead of measuring it
+    twice; the JSON says where each figure comes from.
+    """
+
+    def __init__(self, args: argparse.Namespace, run_dir: Path):
+        self.args = args
+        self.run_dir = run_dir
+        self.quick = bool(args.quick)
+        self.progress = not args.quiet
+        self.reference_inputs = None  # (N, 6, 64, 64) float32
+        self.reference_prep_seconds: float | None = None
+        self.default_cache_root: Path | None = None  # <root>/prepared holds the default processor's inputs
+        self.default_prep_seconds: float | None = None
+        self._dataset = None
+
+    def dataset(self):
+        """The ``--data`` set loaded as ``fmanet-hf prepare --dataset synthme`` loads it."""
+        if self._dataset is None:
+            from fmanet_hf.cli import load_dataset_by_name
+
+            self._dataset = load_dataset_by_name("synthme", str(self.args.data), None)
+        return self._dataset
+
+
+# --------------------------------------------------------------------------------------
+# flow_accuracy
+# --------------------------------------------------------------------------------------
+# scikit-image's astronaut (512 x 512) resized to 320 x 320 (x 0.625), so the face is about
+# 128 px wide like the processor's crop. Facial regions from dlib's 68 landmarks on the
+# 512 px image (tests/test_image_processing_fmanet.py), scaled by 0.625.
+FLOW_IMAGE_SIZE = 320
+FLOW_SCALE = FLOW_IMAGE_SIZE / 512.0
+FLOW_BROWS = ((200.0 * FLOW_SCALE, 90.0 * FLOW_SCALE), (251.0 * FLOW_SCALE, 93.0 * FLOW_SCALE))
+FLOW_MOUTH = (223.0 * FLOW_SCALE, 146.0 * FLOW_SCALE)
+FLOW_SIGMA = 10.0 * FLOW_SCALE  # 6.25 px
+FLOW_WINDOW = (slice(8, 178), slice(55, 225))  # 170 x 170 (y, x) around the face
+FLOW_SHIFT_DIRECTION = (2.0 / math.sqrt(5.0), 1.0 / math.sqrt(5.0))  # both components move
+FLOW_CASES = (
+    ("bumps_0.5px", "bumps", 0.5),
+    ("bumps_1px", "bumps", 1.0),
+    ("bumps_2px", "bumps", 2.0),
+    ("shift_0.3px", "shift", 0.3),
+    ("shift_0.72px", "shift", 0.72),
+)
+
+
+def _displacement(kind: str, peak: float, x, y):
+    """The motion field d = (du, dv) in px at image coordinates (x, y) of the 320 px face."""
+    import numpy as np
+
+    if kind == "shift":
+        return np.full_like(x, peak * FLOW_SHIFT_DIRECTION[0]), np.full_like(y, peak * FLOW_SHIFT_DIRECTION[1])
+
+    def bump(cx, cy):
+        return np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * FLOW_SIGMA**2))
+
+    # Brows move up, the mouth down.
+    dv = peak * (-bump(*FLOW_BROWS[0]) - bump(*FLOW_BROWS[1]) + bump(*FLOW_MOUTH))
+    return np.zeros_like(dv), dv
+
+
+def flow_test_cases() -> list[dict[str, Any]]:
+    """The known warps: onset/apex float32 [0, 255] windows, exact flow, evaluation region."""
+    import cv2
+    import numpy as np
+    from skimage import data as skimage_data
+
+    rgb = skimage_data.astronaut()[..., :3].astype(np.float64)
+    grey = (rgb @ np.array([0.299, 0.587, 0.114])).astype(np.float32)
+    face = cv2.resize(grey, (FLOW_IMAGE_SIZE, FLOW_IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+    y, x = np.mgrid[0:FLOW_IMAGE_SIZE, 0:FLOW_IMAGE_SIZE].astype(np.float64)
+    cases = []
+    for name, kind, peak in FLOW_CASES:
+        du, dv = _displacement(kind, peak, x, y)
+        # The whole image is warped and then windowed, so the window's border holds real
+        # content that moved in, as in a crop of a real frame.
+        apex = cv2.remap(face, (x - du).astype(np.float32), (y - dv).astype(np.float32), cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        apex = np.clip(apex, 0.0, 255.0)
+        # apex(p) = onset(p - d(p)): the onset point x sits at p = x + f(x) with f(x) = d(x + f(x)).
+        fu, fv = du, dv
+        for _ in range(30):  # a contraction (|grad d| < 0.2 for these fields)
+            fu, fv = _displacement(kind, peak, x + fu, y + fv)
+        window = FLOW_WINDOW
+        region = np.hypot(du, dv)[window] > 0.3 * peak if kind == "bumps" else np.ones(face[window].shape, dtype=bool)
+        cases.append(
+            {
+                "name": name,
+                "onset": np.ascontiguousarray(face[window]),
+                "apex": np.ascontiguousarray(apex[window]),
+                "flow_u": fu[window],
+                "flow_v": fv[window],
+                "region": region,
+            }
+        )
+    return cases
+
+
+def flow_solvers() -> list[tuple[str, str, Callable[[Any, Any], Any]]]:
+    """(row name, description, function(onset float32, apex float32) -> flow)."""
+    import numpy as np
+
+    import reference_pipeline
+    from fmanet_hf.flow import OPENCV_TVL1_PARAMS, compute_optical_flow
+
+    def as_uint8(frame):
+        return np.rint(np.clip(frame, 0, 255)).astype(np.uint8)
+
+    return [
+        ("reference", "OpenCV default TV-L1 on uint8 frames (research code)", lambda a, b: reference_pipeline.tvl1_flow_uint8(as_uint8(a), as_uint8(b))),
+        ("tvl1_default", "package default TV-L1 (DEFAULT_FLOW_PARAMS) on float frames", lambda a, b: compute_optical_flow(a, b, "tvl1")),
+        ("tvl1_opencv_params", "TV-L1 with OPENCV_TVL1_PARAMS on float frames", lambda a, b: compute_optical_flow(a, b, "tvl1", OPENCV_TVL1_PARAMS)),
+        ("dis", "DIS (package default: medium preset)", lambda a, b: compute_optical_flow(a, b, "dis")),
+        ("farneback", "Farneback (package defaults)", lambda a, b: compute_optical_flow(a, b, "farneback")),
+    ]
+
+
+def section_flow_accuracy(ctx: Context) -> dict[str, Any]:
+    """EPE (px) per known warp and solver time (s, one OpenCV thread) per flow setting."""
+    import cv2
+    import numpy as np
+
+    reps = 1 if ctx.quick else ctx.args.flow_reps
+    cases = flow_test_cases()
+    previous_threads = cv2.getNumThreads()
+    # One thread: solver cost, not how well a solver spreads over this machine's cores.
+    cv2.setNumThreads(1)
+    rows = []
+    try:
+        for name, description, solve in flow_solvers():
+            epe, case_seconds = {}, {}
+            for case in cases:
+                times = []
+                for _ in range(reps):
+                    flow, seconds = timed(lambda: solve(case["onset"], case["apex"]))
+                    times.append(seconds)
+                error = np.hypot(flow[..., 0] - case["flow_u"], flow[..., 1] - case["flow_v"])[case["region"]]
+                epe[case["name"]] = float(error.mean())
+                case_seconds[case["name"]] = statistics.median(times)
+            rows.append(
+                {
+                    "name": name,
+                    "description": description,
+                    "epe_px": epe,
+                    "mean_epe_px": float(np.mean(list(epe.values()))),
+                    "seconds_per_case": case_seconds,
+                    "time_s": float(sum(case_seconds.values())),
+                }
+            )
+    finally:
+        cv2.setNumThreads(previous_threads)
+    reference_time = rows[0]["time_s"]
+    for row in rows:
+        row["speedup_vs_reference"] = speedup(reference_time, row["time_s"])
+    return {
+        "description": (
+            "Known warps of scikit-image's astronaut (grey, 320x320, 170x170 window around the face): Gaussian "
+            f"bumps (sigma {FLOW_SIGMA:g} px) moving the brows up and the mouth down with peak 0.5/1/2 px, and "
+            "uniform shifts of 0.3/0.72 px along (2, 1). EPE = mean endpoint error (px) against the exact forward "
+            "flow, over |d| > 0.3 peak (bumps) or all pixels (shifts)."
+        ),
+        "time_basis": "total solver seconds over the 5 cases (median of repetitions per case), cv2.setNumThreads(1)",
+        "repetitions": reps,
+        "cases": [c[0] for c in FLOW_CASES],
+        "reference_time_s": reference_time,
+        "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# preprocessing
+# --------------------------------------------------------------------------------------
+def section_preprocessing(ctx: Context) -> dict[str, Any]:
+    """Seconds and samples/s of each way to compute every sample's model input."""
+    import reference_pipeline
+    from fmanet_hf import FMANetImageProcessor
+    from fmanet_hf.data.prepare import prepare_dataset
+    from fmanet_hf.flow import OPENCV_TVL1_PARAMS
+
+    dataset = ctx.dataset()
+    n = len(dataset)
+    every = 4 if ctx.quick and ctx.args.subset_every is None else (ctx.args.subset_every or 1)
+    subset = dataset.select(range(0, n, every)) if every > 1 else dataset
+    folder = ctx.run_dir / "preprocessing"
+    cores = os.cpu_count() or 1
+
+    def row(name: str, description: str, seconds: float, samples: int, **extra: Any) -> dict[str, Any]:
+        log(f"preprocessing {name}: {samples} samples in {seconds:.2f} s")
+        return {
+            "name": name,
+            "description": description,
+            "seconds": seconds,
+            "samples": samples,
+            "samples_per_s": samples / seconds,
+            "time_s": seconds / samples,  # the compared figure: seconds per sample
+            **extra,
+        }
+
+    rows = []
+    rows_for_reference, _, _, _ = reference_pipeline.dataset_rows(dataset)
+    stats = reference_pipeline.ReferenceStats()
+    inputs, seconds = timed(lambda: reference_pipeline.preprocess_all(rows_for_reference, stats))
+    ctx.reference_inputs, ctx.reference_prep_seconds = inputs, seconds
+    rows.append(row("reference", "reference pipeline, sequential, no cache", seconds, n, faces_not_found=stats.faces_not_found))
+
+    def prepare(name: str, description: str, processor, data, num_proc: int | None, cache_root: Path) -> dict[str, Any]:
+        prepared, seconds = timed(
+            lambda: prepare_dataset(data, processor, cache_root / "prepared", num_proc=num_proc, progress=ctx.progress)
+        )
+        assert len(prepared) == len(data)
+        return row(name, description, seconds, len(data), num_proc=num_proc or cores)
+
+    default_root = folder / "default-all-cores"
+    rows.append(prepare("package_cold_all_cores", "prepare_dataset, default processor, cold cache, all cores", FMANetImageProcessor(), dataset, None, default_root))
+    ctx.default_cache_root, ctx.default_prep_seconds = default_root, rows[-1]["seconds"]
+    rows.append(prepare("package_cold_1_core", "prepare_dataset, default processor, cold cache, 1 process", FMANetImageProcessor(), dataset, 1, folder / "default-1-core"))
+    rows.append(prepare("package_cached", "prepare_dataset again on the all-cores cache (second pass)", FMANetImageProcessor(), dataset, None, default_root))
+    subset_note = f"every {every}th sample ({len(subset)} of {n})" if every > 1 else "all samples"
+    for name, processor in (
+        ("package_dis", FMANetImageProcessor(flow_method="dis")),
+        ("package_farneback", FMANetImageProcessor(flow_method="farneback")),
+        ("package_tvl1_opencv_params", FMANetImageProcessor(flow_params=OPENCV_TVL1_PARAMS)),
+    ):
+        rows.append(prepare(name, f"prepare_dataset, {name[8:]}, cold cache, all cores, {subset_note}", processor, subset, None, folder / name))
+    reference_time = rows[0]["time_s"]
+    for entry in rows:
+        entry["speedup_vs_reference"] = speedup(reference_time, entry["time_s"])
+    return {
+        "description": f"Model inputs of every sample of {ctx.args.data} ({n} clips) computed each way.",
+        "time_basis": "seconds per sample (total seconds / samples)",
+        "num_samples": n,
+        "subset_every": every,
+        "reference_time_s": reference_time,
+        "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# latency
+# --------------------------------------------------------------------------------------
+def make_vga_clip(ctx: Context) -> list[str]:
+    """The first SynthME clip's onset/apex/offset as 640 x 480 JPEG files (paths).
+
+    Each 320 x 320 frame is scaled to 480 x 480 and padded left and right with its edge
+    pixels, so the face keeps its proportions (a plain resize to 640 x 480 would stretch it).
+    """
+    import cv2
+
+    sample = ctx.dataset()[0]
+    folder = ctx.run_dir / "latency" / "clip_640x480"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for key in ("onset_path", "apex_path", "offset_path"):
+        frame = cv2.imread(sample[key], cv2.IMREAD_COLOR)
+        scaled = cv2.resize(frame, (480, 480), interpolation=cv2.INTER_CUBIC)
+        padded = cv2.copyMakeBorder(scaled, 0, 0, 80, 80, cv2.BORDER_REPLICATE)
+        path = folder / f"{key.split('_')[0]}.jpg"
+        cv2.imwrite(str(path), padded, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        paths.append(str(path))
+    return paths
+
+
+def section_latency(ctx: Context) -> dict[str, Any]:
+    """End-to-end seconds from three 640 x 480 frame files to a label, p50/p95."""
+    import torch
+
+    import reference_pipeline
+    from fmanet_hf import FMANetImageProcessor
+    from fmanet_hf.pretrained import load_default_model
+
+    reps = 3 if ctx.quick and ctx.args.latency_reps is None else (ctx.args.latency_reps or 20)
+    warmups = 1 if ctx.quick else 2
+    paths = make_vga_clip(ctx)
+    model, bundled_processor, trained = load_default_model()
+
+    def classify_with(processor) -> Callable[[], str]:
+        def run() -> str:
+            inputs = processor(*paths, return_tensors="pt")
+            with torch.no_grad():
+                logits = model(**inputs).logits
+            return model.config.id2label[int(logits.argmax(-1)[0])]
+
+        return run
+
+    def classify_reference() -> str:
+        pixel_values = torch.from_numpy(reference_pipeline.preprocess_sample(*paths))[None]
+        with torch.no_grad():
+            logits = model(pixel_values=pixel_values).logits
+        return model.config.id2label[int(logits.argmax(-1)[0])]
+
+    candidates = [
+        ("reference", "reference pipeline + bundled model forward", classify_reference),
+        ("package_default", "FMANetImageProcessor() defaults + bundled model", classify_with(FMANetImageProcessor())),
+        ("package_bundled_processor", "bundled checkpoint's saved processor (OpenCV TV-L1 parameters) + bundled model", classify_with(bundled_processor)),
+    ]
+    rows = []
+    for name, description, run in candidates:
+        for _ in range(warmups):
+            run()
+        latencies, labels = [], set()
+        for _ in range(reps):
+            label, seconds = timed(run)
+            latencies.append(seconds)
+            labels.add(label)
+        p50 = percentile(latencies, 50)
+        log(f"latency {name}: p50 {p50 * 1000:.0f} ms")
+        rows.append(
+            {
+                "name": name,
+                "description": description,
+                "p50_s": p50,
+                "p95_s": percentile(latencies, 95),
+                "mean_s": statistics.fmean(latencies),
+                "latencies_s": latencies,
+                "labels": sorted(labels),
+                "time_s": p50,
+            }
+        )
+    reference_time = rows[0]["time_s"]
+    for entry in rows:
+        entry["speedup_vs_reference"] = speedup(reference_time, entry["time_s"])
+    return {
+        "description": "One clip (3 JPEG frames, 640x480, given as file paths) -> label, torch.no_grad, default threads.",
+        "time_basis": "p50 seconds per clip",
+        "repetitions": reps,
+        "warmups": warmups,
+        "bundled_model_trained": trained,
+        "frames": [os.path.relpath(p, ctx.run_dir) for p in paths],
+        "reference_time_s": reference_time,
+        "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# model
+# --------------------------------------------------------------------------------------
+def _throughput(step: Callable[[], Any], batch: int, min_seconds: float, min_iterations: int) -> dict[str, Any]:
+    """samples/s of ``step`` (one batch), run until both minimums are reached."""
+    iterations, started = 0, time.perf_counter()
+    while True:
+        step()
+        iterations += 1
+        elapsed = time.perf_counter() - started
+        if elapsed >= min_seconds and iterations >= min_iterations:
+            break
+    return {"iterations": iterations, "seconds": elapsed, "samples_per_s": batch * iterations / elapsed}
+
+
+def section_model(ctx: Context) -> dict[str, Any]:
+    """Parameters, FLOPs, forward and training-step samples/s, eager vs torch.compile."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fmanet_hf import FMANetConfig, FMANetForImageClassification
+
+    compile_wanted = {"on": True, "off": False, "auto": not ctx.quick}[ctx.args.compile]
+    min_seconds = 0.2 if ctx.quick else 3.0
+    min_iterations = 2 if ctx.quick else 10
+    warmups = 1 if ctx.quick else 3
+    config = FMANetConfig()
+
+    def fresh_model():
+        torch.manual_seed(0)
+        return FMANetForImageClassification(config)
+
+    model = fresh_model().eval()
+    sample_shape = (config.num_channels, config.image_size, config.image_size)
+    parameters = sum(p.numel() for p in model.parameters())
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(pixel_values=torch.randn(1, *sample_shape))
+    flops = int(counter.get_total_flops())
+
+    def compiled(module):
+        import torch._dynamo
+
+        torch._dynamo.reset()
+        return torch.compile(module)
+
+    def measure(kind: str, batch: int, mode: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": f"{kind}_batch{batch}_{mode}", "kind": kind, "batch": batch, "mode": mode}
+        if mode == "compile" and not compile_wanted:
+            return {**entry, "status": "skipped", "reason": "--quick (or --compile off): compilation takes minutes"}
+        try:
+            generator = torch.Generator().manual_seed(1)
+            x = torch.randn(batch, *sample_shape, generator=generator)
+            if kind == "forward":
+                module = fresh_model().eval()
+                runner = compiled(module) if mode == "compile" else module
+
+                def step():
+                    with torch.no_grad():
+                        return runner(pixel_values=x).logits
+
+            else:
+                module = fresh_model().train()
+                runner = compiled(module) if mode == "compile" else module
+                labels = torch.randint(0, config.num_labels, (batch,), generator=generator)
+                optimizer = torch.optim.AdamW(module.parameters(), lr=2e-3, weight_decay=1e-4)
+
+                def step():
+                    optimizer.zero_grad()
+                    loss = runner(pixel_values=x, labels=labels).loss
+                    loss.backward()
+                    optimizer.step()
+                    return loss
+
+            warmup_seconds = timed(lambda: [step() for _ in range(warmups)])[1]  # includes compilation
+            result = _throughput(step, batch, min_seconds, min_iterations)
+        except Exception as error:  # a compiler missing or failing is a result, not a crash
+            message = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+            log(f"model {entry['name']} failed: {message}")
+            return {**entry, "status": "failed", "error": message[:500]}
+        log(f"model {entry['name']}: {result['samples_per_s']:.1f} samples/s")
+        return {**entry, "status": "ok", "warmup_seconds": warmup_seconds, **result, "time_s": 1.0 / result["samples_per_s"]}
+
+    rows = [measure(kind, batch, mode) for kind, batch in (("forward", 1), ("forward", 64), ("train_step", 16)) for mode in ("eager", "compile")]
+    by_name = {r["name"]: r for r in rows}
+    for entry in rows:
+        eager = by_name[entry["name"].rsplit("_", 1)[0] + "_eager"]
+        if entry.get("status") == "ok" and eager.get("status") == "ok":
+            entry["speedup_vs_eager"] = speedup(eager["time_s"], entry["time_s"])
+    return {
+        "description": "FMANetForImageClassification(FMANetConfig()) (64x64, 6 channels, 3 classes), CPU.",
+        "time_basis": "seconds per sample (1 / samples_per_s); warm-ups (and compilation) excluded",
+        "parameters": parameters,
+        "flops_per_forward_batch1": flops,
+        "flops_note": "torch.utils.flop_counter.FlopCounterMode: a multiply-add counts as 2 FLOPs",
+        "torch_threads": torch.get_num_threads(),
+        "compile_requested": compile_wanted,
+        "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# loso
+# --------------------------------------------------------------------------------------
+def section_loso(ctx: Context) -> dict[str, Any]:
+    """`fmanet-hf loso` with its defaults vs the reference LOSO extrapolated from k folds."""
+    import reference_pipeline
+    from fmanet_hf.cli import build_parser
+    from fmanet_hf.training.loso import load_loso_results
+
+    folder = ctx.run_dir / "loso"
+    reused_cache = ctx.default_cache_root is not None
+    cache_root = ctx.default_cache_root if reused_cache else folder / "cache"
+    argv = ["loso", "--dataset", "synthme", "--root", str(ctx.args.data), "--out", str(folder / "run"), "--cache-dir", str(cache_root)]
+    if ctx.quick:
+        argv += ["--epochs", "1"]
+    if not ctx.progress:
+        argv += ["--quiet"]
+    argv += shlex.split(ctx.args.loso_args or "")
+    args = build_parser().parse_args(argv)
+    # The command's own handler (commands.cmd_loso): prepare_from_args, then run_loso with
+    # exactly the arguments `fmanet-hf loso` passes, whatever the CLI's defaults are now.
+    status, command_seconds = timed(lambda: args.handler(args))
+    if status != 0:
+        raise RuntimeError(f"fmanet-hf {shlex.join(argv)} exited with status {status}")
+    results = load_loso_results(args.out)
+    settings = results.get("settings", {})
+    loso_seconds = float(results["wall_time_seconds"])  # run_loso's own wall time (all folds)
+    # With the preprocessing section's cache the command only loads the inputs; their cold
+    # computation was measured there (same processor, all cores) and is added here.
+    package_total = (ctx.default_prep_seconds if reused_cache else 0.0) + command_seconds
+    log(f"loso package: {command_seconds:.1f} s, UF1 {results['uf1']:.4f}")
+
+    k = 1 if ctx.quick and ctx.args.reference_folds is None else (ctx.args.reference_folds or 3)
+    estimate = reference_pipeline.measure_reference_loso(
+        ctx.dataset(),
+        measured_folds=k,
+        inputs=ctx.reference_inputs,
+        prep_seconds=ctx.reference_prep_seconds,
+        schedule={"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr, "weight_decay": args.weight_decay},
+        seed=args.seed,
+    )
+    log(f"loso reference: {estimate.label}: {estimate.extrapolated_seconds:.1f} s")
+    package_row = {
+        "name": "package",
+        "description": "fmanet-hf loso with its defaults (prepare_from_args + run_loso), inputs computed cold once",
+        "measured": True,
+        "prep_seconds": package_total - loso_seconds,
+        "prep_source": (
+            "cold prepare_dataset of the preprocessing section (default processor, all cores) + the command's cache load"
+            if reused_cache
+            else "the command's own cold prepare_dataset"
+        ),
+        "command_seconds": command_seconds,
+        "loso_seconds": loso_seconds,
+        "time_s": package_total,
+        "training_time_s": loso_seconds,
+        "accuracy": results["accuracy"],
+        "uf1": results["uf1"],
+        "uar": results["uar"],
+        "epochs": settings.get("schedule", {}).get("epochs"),
+        "epochs_rule": settings.get("epochs_rule"),
+        "fold_workers": settings.get("fold_workers"),
+        "out_dir": os.path.relpath(args.out, ctx.run_dir),
+    }
+    reference_row = {
+        "name": "reference",
+        "description": "reference LOSO: every input recomputed in every fold, FMANet trained per fold",
+        "measured": False,
+        "extrapolated": True,
+        "label": estimate.label,
+        "formula": "num_folds * (prep_seconds + mean(measured fold_seconds))",
+        "num_folds": estimate.num_folds,
+        "measured_folds": len(estimate.fold_seconds),
+        "prep_seconds": estimate.prep_seconds,
+        "prep_source": "preprocessing section (reference row)" if ctx.reference_inputs is not None else "measured in this section",
+        "fold_seconds": estimate.fold_seconds,
+        "mean_fold_seconds": estimate.mean_fold_seconds,
+        "time_s": estimate.extrapolated_seconds,
+        "training_time_s": estimate.num_folds * estimate.mean_fold_seconds,
+        "measured_fold_correct": [sum(int(a == b) for a, b in zip(r["y_true"], r["y_pred"])) for r in estimate.fold_records],
+        "measured_fold_samples": [r["n_test"] for r in estimate.fold_records],
+        "epochs": estimate.fold_records[0]["epochs"],
+    }
+    for entry in (reference_row, package_row):
+        entry["speedup_vs_reference"] = speedup(reference_row["time_s"], entry["time_s"])
+        entry["training_speedup_vs_reference"] = speedup(reference_row["training_time_s"], entry["training_time_s"])
+    return {
+        "description": f"Leave-one-subject-out on {ctx.args.data} ({len(ctx.dataset())} clips, {estimate.num_folds} subjects).",
+        "time_basis": "total seconds (inputs + all folds); training_time_s: the folds only",
+        "package_command": "fmanet-hf " + shlex.join(argv),
+        "reference_time_s": reference_row["time_s"],
+        "reference_label": estimate.label,
+        "rows": [reference_row, package_row],
+    }
+
+
+SECTION_FUNCTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "flow_accuracy": section_flow_accuracy,
+    "preprocessing": section_preprocessing,
+    "latency": section_latency,
+    "model": section_model,
+    "loso": section_loso,
+}
+
+
+# --------------------------------------------------------------------------------------
+# Markdown report
+# --------------------------------------------------------------------------------------
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:.0f} s"
+    if value >= 1:
+        return f"{value:.2f} s"
+    return f"{value * 1000:.1f} ms"
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """The report block written between the markers: machine, command, one table per section."""
+    machine, soft, git = result["machine"], result["versions"], result["git"]
+    lines = [
+        "## Benchmark results",
+        "",
+        f"Produced by `{result['command']}` on {result['date']}, git commit `{(git.get('commit') or 'unknown')[:12]}`"
+        + (" (working tree with uncommitted changes)" if git.get("dirty") else "")
+        + ".",
+        "",
+        f"Machine: {machine['cpu_model']}, {machine['cores']} cores ({machine['cores_usable']} usable), "
+        f"{machine['ram_gib']} GiB RAM. Python {soft['python']}, torch {soft['torch']} ({soft['torch_threads']} threads), "
+        f"OpenCV {soft['opencv']}, transformers {soft['transformers']}, fmanet-hf {soft['fmanet_hf']}."
+        + (f" Environment: {machine['thread_env']}." if machine.get("thread_env") else ""),
+        "",
+        "Speed-up = the reference's time / this row's time, both measured in this run (> 1: faster than the reference).",
+    ]
+    if result["options"]["quick"]:
+        lines += ["", "**--quick run: shrunk settings on a tiny set; these figures are a smoke test, not benchmarks.**"]
+    sections = result["sections"]
+
+    def load_line(section: dict[str, Any]) -> str:
+        return f"Load average (1, 5, 15 min) before: {section.get('load_before')}, after: {section.get('load_after')}; section wall time {_seconds(section.get('wall_seconds'))}."
+
+    for name in SECTIONS:
+        if name not in sections:
+            continue
+        section = sections[name]
+        lines += ["", f"### {name}", ""]
+        if section.get("status") != "ok":
+            lines += [f"Failed: `{section.get('error', 'unknown error')}`", ""]
+            continue
+        lines += [section["description"], ""]
+        if name == "flow_accuracy":
+            header = ["flow", *[c + " EPE (px)" for c in section["cases"]], "mean EPE (px)", "solver time", "speed-up vs reference"]
+            rows = [
+                [r["name"], *[f"{r['epe_px'][c]:.3f}" for c in section["cases"]], f"{r['mean_epe_px']:.3f}", _seconds(r["time_s"]), _ratio(r["speedup_vs_reference"])]
+                for r in section["rows"]
+            ]
+            lines += _table(header, rows)
+            lines += ["", f"Solver time: {section['time_basis']}; {section['repetitions']} repetition(s) per case."]
+        elif name == "preprocessing":
+            header = ["pipeline", "samples", "seconds", "per sample", "samples/s", "speed-up vs reference (per sample)"]
+            rows = [
+                [f"{r['name']}: {r['description']}", str(r["samples"]), _seconds(r["seconds"]), _seconds(r["time_s"]), f"{r['samples_per_s']:.2f}", _ratio(r["speedup_vs_reference"])]
+                for r in section["rows"]
+            ]
+            lines += _table(header, rows)
+            lines += ["", f"Reference pipeline: dlib found no face in {section['rows'][0]['faces_not_found']} of {section['num_samples']} onset frames (whole frame used)."]
+        elif name == "latency":
+            header = ["pipeline", "p50", "p95", "mean", "speed-up vs reference (p50)"]
+            rows = [[f"{r['name']}: {r['description']}", _seconds(r["p50_s"]), _seconds(r["p95_s"]), _seconds(r["mean_s"]), _ratio(r["speedup_vs_reference"])] for r in section["rows"]]
+            lines += _table(header, rows)
+            lines += ["", f"{section['repetitions']} repetitions after {section['warmups']} warm-up(s)."]
+        elif name == "model":
+            lines += [
+                f"Parameters: {section['parameters']:,}. FLOPs per forward at batch 1: {section['flops_per_forward_batch1'] / 1e6:.1f} M "
+                f"({section['flops_note']}). torch threads: {section['torch_threads']}.",
+                "",
+            ]
+            header = ["measurement", "mode", "samples/s", "speed-up vs eager", "note"]
+            rows = []
+            for r in section["rows"]:
+                note = "" if r["status"] == "ok" else f"{r['status']}: {r.get('reason') or r.get('error')}"
+                sps = f"{r['samples_per_s']:.1f}" if r["status"] == "ok" else "—"
+                rows.append([f"{r['kind']} batch {r['batch']}", r["mode"], sps, _ratio(r.get("speedup_vs_eager")), note])
+            lines += _table(header, rows)
+        elif name == "loso":
+            reference, package = section["rows"]
+            header = ["pipeline", "inputs", "training (all folds)", "total", "speed-up vs reference", "accuracy / UF1 / UAR"]
+            rows = [
+                [
+                    f"reference ({reference['label']}; {reference['num_folds']} folds)",
+                    f"{reference['num_folds']} × {_seconds(reference['prep_seconds'])}",
+                    f"{reference['num_folds']} × {_seconds(reference['mean_fold_seconds'])}",
+                    _seconds(reference["time_s"]),
+                    _ratio(reference["speedup_vs_reference"]),
+                    "not measured",
+                ],
+                [
+                    f"package (run_loso, {package['epochs']} epochs, fold workers: {package['fold_workers']})",
+                    _seconds(package["prep_seconds"]),
+                    _seconds(package["training_time_s"]),
+                    _seconds(package["time_s"]),
+                    _ratio(package["speedup_vs_reference"]),
+                    f"{package['accuracy']:.4f} / {package['uf1']:.4f} / {package['uar']:.4f}",
+                ],
+            ]
+            lines += _table(header, rows)
+            lines += [
+                "",
+                f"Training only (folds): speed-up {_ratio(package['training_speedup_vs_reference'])}. The reference is "
+                f"{reference['label']} ({', '.join(_seconds(s) for s in reference['fold_seconds'])}); formula: {reference['formula']}. "
+                f"Package command: `{section['package_command']}`.",
+            ]
+        lines += ["", load_line(section)]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: Path, block: str, rerun_command: str) -> None:
+    """Put ``block`` between the markers of ``path`` (created when missing), atomically."""
+    from fmanet_hf.atomic import atomic_write_text
+
+    wrapped = f"{MARKER_START}\n{block}{MARKER_END}"
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = (
+            "# Performance\n\n"
+            "The figures below are written by `benchmarks/run_benchmarks.py`; rerun it to refresh them, e.g. "
+            f"`{rerun_command}` (see the script's docstring for the sections and options).\n\n"
+        )
+    start, end = text.find(MARKER_START), text.find(MARKER_END)
+    if start != -1 and end != -1 and end > start:
+        text = text[:start] + wrapped + text[end + len(MARKER_END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + wrapped + "\n"
+    atomic_write_text(path, text)
+
+
+def write_json(path: Path, result: dict[str, Any]) -> None:
+    """The result as JSON, atomically (strict: a NaN or infinity is a bug, not a figure)."""
+    from fmanet_hf.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(result, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="a SynthME set (CASME II layout, e.g. from `fmanet-hf synth`); needed by every section but flow_accuracy and model")
+    parser.add_argument("--work-dir", type=Path, required=True, help="scratch folder; each run writes a fresh run-<time>-<pid>/ in it")
+    parser.add_argument("--json", type=Path, required=True, help="result file (written after every section)")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument("--quick", action="store_true", help="shrink everything for a smoke test (about a minute on a tiny set)")
+    parser.add_argument("--markdown", type=Path, help="also write the report between the bench markers of this file")
+    parser.add_argument("--flow-reps", type=int, default=3, help="solver runs per flow case (median time)")
+    parser.add_argument("--subset-every", type=int, help="alternative flows in `preprocessing` run on every Kth sample (default 1; 4 with --quick)")
+    parser.add_argument("--latency-reps", type=int, help="timed clips per latency row (default 20; 3 with --quick)")
+    parser.add_argument("--reference-folds", type=int, help="reference LOSO folds measured (default 3; 1 with --quick)")
+    parser.add_argument("--loso-args", help="extra `fmanet-hf loso` arguments for the loso section, e.g. \"--fold-workers 2\"")
+    parser.add_argument("--compile", choices=("auto", "on", "off"), default="auto", help="torch.compile rows of `model` (auto: off with --quick)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    args.section_list = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(args.section_list) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
+    needs_data = set(args.section_list) & {"preprocessing", "latency", "loso"}
+    if needs_data and (args.data is None or not args.data.is_dir()):
+        parser.error(f"sections {sorted(needs_data)} need --data, an existing SynthME folder")
+    for name in ("flow_reps", "subset_every", "latency_reps", "reference_folds"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    run_dir = args.work_dir / f"run-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    run_dir.mkdir(parents=True, exist_ok=False)
+    command = "python " + shlex.join(sys.argv if argv is None else [sys.argv[0], *argv])
+    ctx = Context(args, run_dir)
+    result: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "command": command,
+        "argv": sys.argv if argv is None else [sys.argv[0], *argv],
+        "python_executable": sys.executable,
+        "cwd": os.getcwd(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git": git_info(),
+        "machine": machine_info(),
+        "versions": versions(),
+        "options": {
+            "quick": ctx.quick,
+            "sections": args.section_list,
+            "data": str(args.data) if args.data else None,
+            "run_dir": str(run_dir),
+        },
+        "sections": {},
+    }
+    failed = []
+    for name in [s for s in SECTIONS if s in args.section_list]:
+        log(f"section {name} ...")
+        entry: dict[str, Any] = {"load_before": load_average()}
+        started = time.perf_counter()
+        try:
+            entry.update(SECTION_FUNCTIONS[name](ctx))
+            entry["status"] = "ok"
+        except Exception as error:  # one failed section must not lose the others' figures
+            traceback.print_exc()
+            entry.update({"status": "failed", "error": f"{type(error).__name__}: {error}"[:1000]})
+            failed.append(name)
+        entry["wall_seconds"] = time.perf_counter() - started
+        entry["load_after"] = load_average()
+        result["sections"][name] = entry
+        result["date_finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json(args.json, result)  # after every section: a killed long run keeps what it measured
+        log(f"section {name}: {entry['status']} in {entry['wall_seconds']:.1f} s")
+    if args.markdown:
+        write_markdown(args.markdown, render_markdown(result), command)
+    log(f"results: {args.json}" + (f", report: {args.markdown}" if args.markdown else ""))
+    if failed:
+        log(f"FAILED sections: {failed}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
