@@ -1,0 +1,174 @@
+"""Smoke test of the benchmark harness (benchmarks/run_benchmarks.py, issue 7).
+
+Runs the runner with ``--quick`` on a tiny SynthME set and checks the shape and internal
+consistency of what it writes: every section present, every time positive and finite,
+every ratio equal to the quotient of the times it claims to compare, the reference LOSO
+labelled as an extrapolation, the markdown block in place. Speed itself is never asserted
+(CONTRIBUTING: speed targets belong in benchmarks/, not in timed tests).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RUNNER = REPO_ROOT / "benchmarks" / "run_benchmarks.py"
+SECTIONS = ("flow_accuracy", "preprocessing", "latency", "model", "loso")
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _load_runner():
+    spec = importlib.util.spec_from_file_location("run_benchmarks", RUNNER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _is_time_key(key: str) -> bool:
+    return key.endswith("_s") or "seconds" in key
+
+
+def _time_values(node, key="", inside_time=False):
+    """Every number stored under a key naming a time or rate (``*_s``, ``*seconds*``),
+    including the numbers of lists and dicts held by such a key."""
+    if isinstance(node, dict):
+        for child_key, child in node.items():
+            yield from _time_values(child, child_key if not inside_time else key, inside_time or _is_time_key(child_key))
+    elif isinstance(node, list):
+        for child in node:
+            yield from _time_values(child, key, inside_time)
+    elif inside_time:
+        yield key, node
+
+
+def _assert_ratio(ratio, numerator, denominator, what):
+    assert ratio == pytest.approx(numerator / denominator, rel=1e-9), what
+
+
+@pytest.mark.slow
+def test_quick_benchmark_run_writes_consistent_json_and_markdown(tmp_path):
+    from fmanet_hf.data.synthetic import generate_synthme
+
+    data = tmp_path / "synthme"
+    generate_synthme(data, subjects=3, samples_per_class=1, progress=False)
+    result_path, markdown = tmp_path / "results" / "quick.json", tmp_path / "performance.md"
+    markdown.write_text("# Performance\n\nProse that must survive.\n")
+    command = [
+        sys.executable, str(RUNNER), "--data", str(data), "--work-dir", str(tmp_path / "work"),
+        "--json", str(result_path), "--quick", "--quiet", "--markdown", str(markdown),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+
+    result = json.loads(result_path.read_text())
+    assert result["options"]["quick"] is True and "--quick" in result["command"]
+    assert result["machine"]["cores"] >= 1 and result["machine"]["cpu_model"]
+    assert {"python", "torch", "opencv", "transformers"} <= set(result["versions"])
+    assert set(result["sections"]) == set(SECTIONS)
+    for name, section in result["sections"].items():
+        assert section["status"] == "ok", (name, section.get("error"))
+        assert len(section["load_before"]) == 3 and len(section["load_after"]) == 3
+
+    times = list(_time_values(result["sections"]))
+    assert len(times) > 40
+    for key, value in times:
+        assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, (key, value)
+
+    # Flow accuracy: finite EPEs for every case of every row.
+    flow = result["sections"]["flow_accuracy"]
+    assert [row["name"] for row in flow["rows"]][0] == "reference"
+    assert len(flow["rows"]) == 5
+    for row in flow["rows"]:
+        assert set(row["epe_px"]) == set(flow["cases"]) and len(flow["cases"]) == 5
+        assert all(math.isfinite(v) and v >= 0 for v in row["epe_px"].values())
+        assert row["mean_epe_px"] == pytest.approx(sum(row["epe_px"].values()) / 5)
+        assert row["time_s"] == pytest.approx(sum(row["seconds_per_case"].values()))
+
+    # Every "speed-up vs reference" is the reference's time over the row's, from the same run.
+    for name in ("flow_accuracy", "preprocessing", "latency", "loso"):
+        section = result["sections"][name]
+        reference = next(row for row in section["rows"] if row["name"] == "reference")
+        assert section["reference_time_s"] == reference["time_s"]
+        assert reference["speedup_vs_reference"] == pytest.approx(1.0)
+        for row in section["rows"]:
+            _assert_ratio(row["speedup_vs_reference"], reference["time_s"], row["time_s"], (name, row["name"]))
+
+    preprocessing = result["sections"]["preprocessing"]
+    assert preprocessing["num_samples"] == 9
+    for row in preprocessing["rows"]:
+        _assert_ratio(row["time_s"], row["seconds"], row["samples"], row["name"])
+        _assert_ratio(row["samples_per_s"], row["samples"], row["seconds"], row["name"])
+    assert {r["name"] for r in preprocessing["rows"]} >= {"reference", "package_cold_all_cores", "package_cold_1_core", "package_cached"}
+
+    latency = result["sections"]["latency"]
+    for row in latency["rows"]:
+        assert len(row["latencies_s"]) == latency["repetitions"]
+        assert min(row["latencies_s"]) <= row["p50_s"] <= row["p95_s"] <= max(row["latencies_s"])
+        assert row["time_s"] == row["p50_s"]
+
+    model = result["sections"]["model"]
+    assert model["parameters"] > 0 and model["flops_per_forward_batch1"] > 0
+    rows = {row["name"]: row for row in model["rows"]}
+    for name, row in rows.items():
+        assert row["status"] in ("ok", "skipped", "failed")
+        if row["mode"] == "eager":
+            assert row["status"] == "ok"
+            _assert_ratio(row["samples_per_s"], row["batch"] * row["iterations"], row["seconds"], name)
+        if row["status"] == "ok" and "speedup_vs_eager" in row:
+            eager = rows[name.rsplit("_", 1)[0] + "_eager"]
+            _assert_ratio(row["speedup_vs_eager"], eager["time_s"], row["time_s"], name)
+
+    # LOSO: the reference is an extrapolation, labelled as such, by its stated formula.
+    loso = result["sections"]["loso"]
+    reference = next(row for row in loso["rows"] if row["name"] == "reference")
+    package = next(row for row in loso["rows"] if row["name"] == "package")
+    assert reference["extrapolated"] is True and reference["measured"] is False
+    assert reference["label"] == "extrapolated from 1 measured fold" == loso["reference_label"]
+    assert reference["num_folds"] == 3 and len(reference["fold_seconds"]) == reference["measured_folds"] == 1
+    assert reference["time_s"] == pytest.approx(
+        reference["num_folds"] * (reference["prep_seconds"] + sum(reference["fold_seconds"]) / len(reference["fold_seconds"]))
+    )
+    _assert_ratio(package["training_speedup_vs_reference"], reference["training_time_s"], package["training_time_s"], "training")
+    assert package["measured"] is True and package["epochs"] == 1 == reference["epochs"]
+    for metric in ("accuracy", "uf1", "uar"):
+        assert 0.0 <= package[metric] <= 1.0
+
+    # The markdown block: between the markers, prose outside them kept.
+    text = markdown.read_text()
+    assert text.startswith("# Performance\n\nProse that must survive.\n")
+    assert text.count(START) == 1 and text.count(END) == 1
+    block = text[text.index(START) : text.index(END)]
+    for name in SECTIONS:
+        assert f"### {name}" in block
+    assert "extrapolated from 1 measured fold" in block and "--quick" in block
+
+
+def test_markdown_block_is_replaced_between_the_markers_only(tmp_path):
+    runner = _load_runner()
+    path = tmp_path / "performance.md"
+    path.write_text(f"# Title\n\nbefore\n\n{START}\nold figures\n{END}\n\nafter\n")
+    runner.write_markdown(path, "new figures\n", "python benchmarks/run_benchmarks.py ...")
+    assert path.read_text() == f"# Title\n\nbefore\n\n{START}\nnew figures\n{END}\n\nafter\n"
+
+    missing = tmp_path / "docs" / "new.md"
+    missing.parent.mkdir()
+    runner.write_markdown(missing, "figures\n", "python benchmarks/run_benchmarks.py --json x.json")
+    text = missing.read_text()
+    assert text.startswith("# Performance\n") and "python benchmarks/run_benchmarks.py --json x.json" in text
+    assert text.endswith(f"{START}\nfigures\n{END}\n")
+
+
+def test_percentile_and_speedup_helpers():
+    runner = _load_runner()
+    values = [0.5, 0.1, 0.4, 0.2, 0.3]
+    assert runner.percentile(values, 50) == 0.3
+    assert runner.percentile(values, 95) == 0.5
+    assert runner.percentile([2.0], 95) == 2.0
+    assert runner.speedup(10.0, 2.0) == 5.0
