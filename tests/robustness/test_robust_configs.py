@@ -51,7 +51,7 @@ def test_impossible_model_config(settings, words):
         ({"stabilization": "affine"}, ["stabilization", "affine"]),
         ({"normalization_percentile": 0.0}, ["normalization_percentile"]),
         ({"processor_format_version": 99}, ["newer fmanet-hf", "upgrade"]),
-        ({"flow_params": {"outer_iterations": 10**9}}, ["outer_iterations", "[1, 300]", "default is 10"]),
+        ({"flow_params": {"outer_iterations": 10**9}}, ["outer_iterations", "[1, 300]", "default is 2"]),
         ({"flow_params": {"tau": float("nan")}}, ["tau", "nan"]),
         ({"flow_method": "farneback", "flow_params": {"levels": "3"}}, ["levels", "integer"]),
     ],
