@@ -7,11 +7,11 @@ between the two frames has u = +1 at its location.
 
 Methods:
 - ``"tvl1"``: Dual TV-L1 (OpenCV-contrib ``cv2.optflow``), the field's standard. The
-  default budget (3 scales, 3 warps, 3 inner x 2 outer iterations) is ~5x cheaper than
-  OpenCV's own defaults (``OPENCV_TVL1_PARAMS``, what MER papers run) and, on float crops,
-  as accurate on local 0.5-2 px warps of a real face; a global 0.72 px shift, which the
-  processor's head-motion stabilisation removes before the flow, comes out less exact
-  (docs/performance.md). Pass ``flow_params=OPENCV_TVL1_PARAMS`` to reproduce published
+  default budget (3 scales 0.65 apart, 3 warps, 3 inner x 2 outer iterations) is ~5.5x
+  cheaper than OpenCV's own defaults (``OPENCV_TVL1_PARAMS``, what MER papers run) and, on
+  float crops, as accurate on local 0.5-2 px warps of a real face and a 0.3 px shift; a
+  global 0.72 px shift, which the processor's head-motion stabilisation removes before the
+  flow, comes out less exact (docs/performance.md). Pass ``flow_params=OPENCV_TVL1_PARAMS`` to reproduce published
   pipelines exactly.
 - ``"dis"``: Dense Inverse Search, ~50x faster, similar accuracy on small motion.
 - ``"farneback"``: polynomial-expansion flow, fast, smoother and less precise.
@@ -48,13 +48,21 @@ OPENCV_TVL1_PARAMS: dict[str, Any] = {
 
 # Written out in full so a saved processor records exactly what it ran with. TV-L1's
 # budget was chosen on the known warps of benchmarks/run_benchmarks.py (flow accuracy):
-# at a 160 px crop, five scales and 10 x 30 iterations mostly refine motion far larger
-# than a micro-expression's 0.2-2 px. 3 scales, 3 warps and 3 x 2 iterations match or
-# beat OpenCV's defaults on 8-bit frames for local 0.5-2 px motion and a 0.3 px shift,
-# in about a fifth of the time; of the budgets up to 3x cheaper, none matched them on a
-# 0.72 px global shift (head motion, removed by stabilisation before the flow).
+# at a 160 px crop, five scales 0.8 apart and 10 x 30 iterations mostly refine motion far
+# larger than a micro-expression's 0.2-2 px. 3 scales 0.65 apart, 3 warps and 3 x 2
+# iterations match or beat OpenCV's defaults on 8-bit frames for local 0.5-2 px motion and
+# a 0.3 px shift (mean endpoint error 0.071 vs 0.073 px) at about 1/5.5 of the solver time.
+# No budget under a third of the time matched them on a 0.72 px global shift (head
+# motion, which stabilisation removes before the flow).
 DEFAULT_FLOW_PARAMS: dict[str, dict[str, Any]] = {
-    "tvl1": {**OPENCV_TVL1_PARAMS, "nscales": 3, "warps": 3, "inner_iterations": 3, "outer_iterations": 2},
+    "tvl1": {
+        **OPENCV_TVL1_PARAMS,
+        "nscales": 3,
+        "scale_step": 0.65,
+        "warps": 3,
+        "inner_iterations": 3,
+        "outer_iterations": 2,
+    },
     "dis": {
         "preset": "medium",
         "finest_scale": None,
