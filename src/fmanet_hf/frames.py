@@ -152,7 +152,10 @@ def to_gray_float(frame: Any, name: str = "frame") -> np.ndarray:
 
     if array.ndim == 3:
         # RGBA: transparency carries no motion; drop alpha rather than compositing on a colour.
-        array = array[:, :, :3] @ _LUMA_WEIGHTS
+        # Element-wise, not `@`: a matrix product picks its summation kernel by memory
+        # layout, so RGB and the RGB channels of RGBA differed in the last float bit.
+        weights = _LUMA_WEIGHTS
+        array = array[:, :, 0] * weights[0] + array[:, :, 1] * weights[1] + array[:, :, 2] * weights[2]
     height, width = array.shape
     if min(height, width) < MIN_FRAME_SIDE:
         raise InvalidFrameError(

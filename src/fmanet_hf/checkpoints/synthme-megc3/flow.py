@@ -9,7 +9,8 @@ Methods:
 - ``"tvl1"``: Dual TV-L1 (OpenCV-contrib ``cv2.optflow``), the field's standard. The
   default budget (3 scales 0.65 apart, 3 warps, 3 inner x 2 outer iterations) is ~5.5x
   cheaper than OpenCV's own defaults (``OPENCV_TVL1_PARAMS``, what MER papers run) and, on
-  float crops, as accurate on local 0.5-2 px warps of a real face and a 0.3 px shift; a
+  float crops, as accurate (within 0.001 px, or better) on local 0.5-2 px warps of a real
+  face and a 0.3 px shift; a
   global 0.72 px shift, which the processor's head-motion stabilisation removes before the
   flow, comes out less exact (docs/performance.md). Pass ``flow_params=OPENCV_TVL1_PARAMS`` to reproduce published
   pipelines exactly.
@@ -50,8 +51,9 @@ OPENCV_TVL1_PARAMS: dict[str, Any] = {
 # budget was chosen on the known warps of benchmarks/run_benchmarks.py (flow accuracy):
 # at a 160 px crop, five scales 0.8 apart and 10 x 30 iterations mostly refine motion far
 # larger than a micro-expression's 0.2-2 px. 3 scales 0.65 apart, 3 warps and 3 x 2
-# iterations match or beat OpenCV's defaults on 8-bit frames for local 0.5-2 px motion and
-# a 0.3 px shift (mean endpoint error 0.071 vs 0.073 px) at about 1/5.5 of the solver time.
+# iterations match (within 0.001 px) or beat OpenCV's defaults on 8-bit frames for local
+# 0.5-2 px motion and a 0.3 px shift (mean endpoint error over the five warps 0.071 vs
+# 0.073 px) at about 1/5.5 of the solver time.
 # No budget under a third of the time matched them on a 0.72 px global shift (head
 # motion, which stabilisation removes before the flow).
 DEFAULT_FLOW_PARAMS: dict[str, dict[str, Any]] = {
