@@ -141,7 +141,7 @@ def _add_loso_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--fold-workers", type=_positive_int, default=1,
         help="single process: train this many folds at once in worker processes (CPU: cores split between "
-        "them; GPU: they share it). Default 1",
+        "them, e.g. the number of cores; GPU: they share it). Default 1",
     )
 
 
