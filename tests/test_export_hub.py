@@ -396,3 +396,7 @@ def test_card_command_names_opencv_tvl1_params_with_the_flag():
     assert "--flow-params" not in default and "PROCESSOR_DIR" not in default
     other = FMANetImageProcessor(flow_params={"nscales": 4}).output_settings()
     assert "--processor PROCESSOR_DIR" in _loso_command(run_config, results, other, "synthme", None)
+    # Fold workers change a fold's thread count, hence its float result: the command names them.
+    workers = {"settings": {"device": "cpu", "fold_workers": 2}}
+    assert "--fold-workers 2" in _loso_command(run_config, workers, opencv, "synthme", None)
+    assert "--fold-workers" not in command

@@ -130,6 +130,9 @@ def _loso_command(run_config: dict[str, Any], results: dict[str, Any], processor
         parts.append("--record-leaky-best-epoch")
     if checked.get("save_fold_models"):
         parts.append("--save-fold-models")
+    fold_workers = results.get("settings", {}).get("fold_workers") or 1
+    if fold_workers > 1:  # a fold's float result depends on its thread count
+        parts.append(f"--fold-workers {fold_workers}")
     parts += ["--train-final-model", "--cpu" if str(results.get("settings", {}).get("device", "")).startswith("cpu") else "", "--out RUN_DIR"]
     lines.append(" ".join(p for p in parts if p))
     if other:
