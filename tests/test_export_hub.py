@@ -35,7 +35,8 @@ def tiny_run(tmp_path_factory):
     """A finished LOSO run (3 subjects x 3 samples, 2 epochs) with fold models and a final model."""
     from accelerate import Accelerator
 
-    from fmanet_hf.training.loso import predict_probabilities, run_loso
+    from fmanet_hf.training.engine import predict_probabilities
+    from fmanet_hf.training.loso import run_loso
 
     base = tmp_path_factory.mktemp("export")
     dataset = make_prepared_dataset(subjects=3, per_subject=3, image_size=32, seed=5, dataset_names=["synthme"] * 3)

@@ -16,7 +16,9 @@ sys.path.insert(0, str(SCRIPTS))
 from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
 from fmanet_hf.errors import FMANetConfigError  # noqa: E402
-from fmanet_hf.training.loso import TrainingObserver, auto_epochs, resolve_epochs, run_loso  # noqa: E402
+from fmanet_hf.training.engine import TrainingObserver  # noqa: E402
+from fmanet_hf.training.loso import run_loso  # noqa: E402
+from fmanet_hf.training.schedule import auto_epochs, resolve_epochs  # noqa: E402
 
 SCHEDULE = dict(epochs=2, batch_size=4, learning_rate=1e-2, seed=0)
 

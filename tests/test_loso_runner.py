@@ -25,16 +25,12 @@ sys.path.insert(0, str(SCRIPTS))
 from training_fixtures import CLASS_NAMES, make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
 from fmanet_hf import FMANetForImageClassification  # noqa: E402
-from fmanet_hf.errors import FMANetError  # noqa: E402
-from fmanet_hf.training.loso import (  # noqa: E402
-    RunDirectoryError,
-    TrainingObserver,
-    fold_file_stem,
-    fold_seed,
-    format_summary_table,
-    load_loso_results,
-    run_loso,
-)
+from fmanet_hf.errors import FMANetError, RunDirectoryError  # noqa: E402
+from fmanet_hf.training.engine import TrainingObserver  # noqa: E402
+from fmanet_hf.training.loso import run_loso  # noqa: E402
+from fmanet_hf.training.loso_results import format_summary_table, load_loso_results  # noqa: E402
+from fmanet_hf.training.run_folder import fold_file_stem  # noqa: E402
+from fmanet_hf.training.seeds import fold_seed  # noqa: E402
 
 SCHEDULE = dict(epochs=2, batch_size=4, learning_rate=1e-2, seed=0)
 

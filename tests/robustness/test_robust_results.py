@@ -54,7 +54,7 @@ def test_a_truncated_fold_record_is_retrained_not_trusted(dataset, finished, cop
     record = first_fold_file(copy_of)
     record.write_text(record.read_text()[:40])
     (copy_of / "results.json").unlink()
-    with caplog.at_level(logging.WARNING, logger="fmanet_hf.training.loso"):
+    with caplog.at_level(logging.WARNING, logger="fmanet_hf.training.run_folder"):
         results = run(dataset, copy_of)
     assert any("unreadable; the fold will be trained again" in r.getMessage() for r in caplog.records)
     assert results["folds_resumed"] == 2

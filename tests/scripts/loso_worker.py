@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
-from fmanet_hf.training.loso import TrainingObserver, run_loso  # noqa: E402
+from fmanet_hf.training.engine import TrainingObserver  # noqa: E402
+from fmanet_hf.training.loso import run_loso  # noqa: E402
 
 
 class SlowObserver(TrainingObserver):

@@ -17,7 +17,8 @@ from typing import Any, Mapping, Sequence
 from ..atomic import atomic_write_json, atomic_write_text
 from ..configuration_fmanet import ABLATIONS, FMANetConfig
 from ..errors import FMANetConfigError
-from .loso import config_to_dict, run_loso
+from .loso import run_loso
+from .model_config import config_to_dict
 
 ABLATION_TABLE_MD = "ablation.md"
 ABLATION_TABLE_JSON = "ablation.json"

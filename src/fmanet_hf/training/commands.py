@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import FMANetConfigError
 
 #: Defaults of the schedule options (docs/training.md says where they come from). "auto":
-#: about 120 optimiser steps per model (`fmanet_hf.training.loso.auto_epochs`): 15 epochs
+#: about 120 optimiser steps per model (`fmanet_hf.training.schedule.auto_epochs`): 15 epochs
 #: on a 12-subject SynthME LOSO, 5 on a MEGC-size one.
 DEFAULT_EPOCHS = "auto"
 DEFAULT_BATCH_SIZE = 16
@@ -259,7 +259,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_set, eval_set = prepared.select(train_rows), prepared.select(eval_rows)
     else:
         train_set, eval_set = prepared, None
-    from .loso import resolve_epochs
+    from .schedule import resolve_epochs
 
     run = train_with_trainer(
         train_set,
