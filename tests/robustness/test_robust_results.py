@@ -18,6 +18,7 @@ from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa:
 from robust_helpers import assert_error  # noqa: E402
 from fmanet_hf.errors import RunDirectoryError  # noqa: E402
 from fmanet_hf.training.loso import run_loso  # noqa: E402
+from fmanet_hf.training.schedule import TrainingSchedule  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,8 @@ def dataset():
 
 
 def run(dataset, out: Path) -> dict:
-    return run_loso(dataset, model_config=tiny_config_kwargs(), out_dir=out, epochs=1, batch_size=4,
-                    learning_rate=1e-2, seed=0, progress=False)
+    return run_loso(dataset, model_config=tiny_config_kwargs(), out_dir=out,
+                    schedule=TrainingSchedule(epochs=1, batch_size=4, learning_rate=1e-2), seed=0, progress=False)
 
 
 @pytest.fixture(scope="module")

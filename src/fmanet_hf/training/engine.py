@@ -182,6 +182,11 @@ def train_model(
     Returns:
         (the trained, unwrapped model on the accelerator's device, `TrainingLog`).
     """
+    if schedule.epochs_rule == "auto":
+        raise FMANetConfigError(
+            "train_model needs a number of epochs; resolve epochs='auto' from the training set's size first "
+            "(TrainingSchedule.resolved)."
+        )
     observer = observer or TrainingObserver()
     train_indices = np.asarray(train_indices, dtype=np.int64)
     if train_indices.size == 0:
@@ -432,7 +437,7 @@ def run_fold(
         train_indices, test_indices: row indices of ``data``.
         data: the prepared dataset in memory.
         config: the model config (`build_model_config`).
-        schedule: the fixed schedule.
+        schedule: the fixed schedule, with its epochs resolved (`TrainingSchedule.resolved`).
         seed: the run's master seed.
         run_digest: the run's settings digest, written into the record.
         accelerator: an ``accelerate.Accelerator``, or any object with ``device``,

@@ -52,7 +52,7 @@ from .fold_processes import run_folds_in_workers
 from .loso_results import format_summary_table, write_loso_results
 from .model_config import build_model_config, config_to_dict, default_model_factory
 from .run_folder import FOLDS_DIR, check_run_config, completed_folds, fold_file_stem, run_config_digest, software_versions
-from .schedule import TrainingSchedule, resolve_epochs
+from .schedule import TrainingSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +74,8 @@ def run_loso(
     *,
     model_config: Any = None,
     out_dir: str | os.PathLike,
-    epochs: int | str,
-    batch_size: int,
-    learning_rate: float,
+    schedule: TrainingSchedule,
     seed: int = 0,
-    weight_decay: float = 1e-4,
-    optimizer: str = "adamw",
-    momentum: float = 0.0,
-    lr_schedule: str = "cosine",
-    class_weighting: str = "none",
     record_leaky_best_epoch: bool = False,
     save_fold_models: bool = False,
     train_final_model: bool = False,
@@ -106,10 +99,9 @@ def run_loso(
         model_config: `FMANetConfig` or dict of its arguments (default: the defaults at the
             data's image size); the classes are always the dataset's.
         out_dir: results folder (created; an existing one with the same settings resumes).
-        epochs, batch_size, learning_rate, weight_decay, optimizer, momentum, lr_schedule,
-            class_weighting: the fixed `TrainingSchedule` (batch_size is global). ``epochs``
-            may be ``"auto"``: `auto_epochs` of the mean fold's training size (fixed before
-            training, from the data's size alone).
+        schedule: the fixed `TrainingSchedule` of every fold and of the final model
+            (its batch_size is global). Its ``epochs`` may be ``"auto"``: `auto_epochs` of
+            the mean fold's training size (fixed before training, from the data's size alone).
         seed: master seed; each fold's is derived from (seed, test subject).
         record_leaky_best_epoch: also predict the test subject after every epoch and record
             the per-fold best epoch's numbers as ``leaky_best_epoch_*`` (not the protocol).
@@ -152,6 +144,10 @@ def run_loso(
     """
     from ..data.loso import check_loso_folds, loso_folds
 
+    if not isinstance(schedule, TrainingSchedule):
+        raise FMANetConfigError(
+            f"schedule must be a TrainingSchedule (fmanet_hf.training.schedule), got {type(schedule).__name__}."
+        )
     started = time.perf_counter()
     if accelerator is None:
         from accelerate import Accelerator
@@ -165,18 +161,8 @@ def run_loso(
     config = build_model_config(model_config, data.class_names, data.image_size, int(data.pixel_values.shape[1]))
     folds = loso_folds(data.subjects)
     check_loso_folds(folds, data.subjects)
-    epochs_rule = "auto" if isinstance(epochs, str) else "given"
-    epochs = resolve_epochs(epochs, len(data) - len(data) / len(folds), batch_size)
-    schedule = TrainingSchedule(
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        weight_decay=weight_decay,
-        optimizer=optimizer,
-        momentum=momentum,
-        lr_schedule=lr_schedule,
-        class_weighting=class_weighting,
-    )
+    epochs_rule = schedule.epochs_rule
+    schedule = schedule.resolved(len(data) - len(data) / len(folds))
     out = Path(out_dir)
     world = int(accelerator.num_processes)
     rank = int(accelerator.process_index)

@@ -2,14 +2,15 @@
 
 A schedule is fixed before training (no early stopping, nothing chosen on held-out data):
 epochs, global batch size, optimiser, learning-rate curve and class weighting. ``epochs``
-may be given as ``"auto"``: a number of epochs chosen from the training set's size alone
-(`auto_epochs`, `resolve_epochs`), so the schedule is still fixed in advance.
+may be ``"auto"``: a number of epochs chosen from the training set's size alone
+(`auto_epochs`), so the schedule is still fixed in advance; `TrainingSchedule.resolved`
+turns it into a number once the data is known.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,9 @@ class TrainingSchedule:
     """A fixed training schedule (no early stopping: nothing is chosen on held-out data).
 
     Attributes:
-        epochs: passes over the training samples (>= 1).
+        epochs: passes over the training samples (>= 1), or ``"auto"``: `auto_epochs` of
+            the training set's size, fixed by `resolved` before training (`train_model`
+            needs a number).
         batch_size: GLOBAL batch size (samples per optimiser step, summed over processes).
         learning_rate: peak learning rate.
         weight_decay: decoupled weight decay (AdamW) or L2 (SGD) on conv/linear weights only.
@@ -48,7 +51,7 @@ class TrainingSchedule:
             n / (K * n_c) over the K classes present in the fold's TRAINING labels).
     """
 
-    epochs: int
+    epochs: int | str
     batch_size: int
     learning_rate: float
     weight_decay: float = 1e-4
@@ -61,7 +64,11 @@ class TrainingSchedule:
         def fail(message: str) -> None:
             raise FMANetConfigError(f"Invalid training schedule: {message}")
 
-        for name in ("epochs", "batch_size"):
+        if isinstance(self.epochs, str):
+            if not _is_auto(self.epochs):
+                fail(f"epochs must be an integer >= 1 or 'auto', got {self.epochs!r}.")
+            object.__setattr__(self, "epochs", "auto")
+        for name in ("batch_size",) if self.epochs_rule == "auto" else ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 fail(f"{name} must be an integer >= 1, got {value!r}.")
@@ -78,10 +85,23 @@ class TrainingSchedule:
         if self.class_weighting not in CLASS_WEIGHTINGS:
             fail(f"class_weighting must be one of {list(CLASS_WEIGHTINGS)}, got {self.class_weighting!r}.")
 
+    @property
+    def epochs_rule(self) -> str:
+        """``"auto"`` (epochs from the data's size) or ``"given"`` (a number was given)."""
+        return "auto" if isinstance(self.epochs, str) else "given"
+
+    def resolved(self, num_train_samples: float) -> "TrainingSchedule":
+        """This schedule with ``epochs="auto"`` replaced by `auto_epochs` of ``num_train_samples``
+        (itself when the epochs are already a number)."""
+        if self.epochs_rule == "given":
+            return self
+        return replace(self, epochs=auto_epochs(num_train_samples, self.batch_size))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dict of the schedule."""
         values = asdict(self)
-        values["epochs"], values["batch_size"] = int(self.epochs), int(self.batch_size)
+        values["epochs"] = self.epochs if self.epochs_rule == "auto" else int(self.epochs)
+        values["batch_size"] = int(self.batch_size)
         for key in ("learning_rate", "weight_decay", "momentum"):
             values[key] = float(values[key])
         return values
