@@ -86,14 +86,13 @@ def _loso(data, out: Path, *, cpu: bool, epochs, fold_workers: int = 1) -> dict:
     from accelerate import Accelerator
 
     from fmanet_hf.training.loso import run_loso
+    from fmanet_hf.training.schedule import TrainingSchedule
 
     started = time.perf_counter()
     results = run_loso(
         data,
         out_dir=out,
-        epochs=epochs,
-        batch_size=16,
-        learning_rate=2e-3,
+        schedule=TrainingSchedule(epochs=epochs, batch_size=16, learning_rate=2e-3),
         seed=0,
         accelerator=Accelerator(cpu=cpu),
         fold_workers=fold_workers,

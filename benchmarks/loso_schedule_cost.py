@@ -40,14 +40,9 @@ def main() -> int:
     from fmanet_hf.image_processing_fmanet import FMANetImageProcessor
     from fmanet_hf.training.collate import PreparedTensors
     from fmanet_hf.training.commands import DEFAULT_BATCH_SIZE, DEFAULT_LEARNING_RATE, DEFAULT_WEIGHT_DECAY
-    from fmanet_hf.training.loso import (
-        TrainingObserver,
-        TrainingSchedule,
-        _run_fold,
-        build_model_config,
-        default_model_factory,
-        deterministic_torch,
-    )
+    from fmanet_hf.training.engine import TrainingObserver, deterministic_torch, run_fold
+    from fmanet_hf.training.model_config import build_model_config, default_model_factory
+    from fmanet_hf.training.schedule import TrainingSchedule
     from fmanet_hf.training.metrics import pooled_loso_metrics
 
     prepared = prepare_dataset(load_dataset_by_name("synthme", args.data, None), FMANetImageProcessor(), args.cache_dir)
@@ -64,7 +59,7 @@ def main() -> int:
         records = []
         with deterministic_torch():
             for index, fold in enumerate(folds):
-                record, _ = _run_fold(
+                record, _ = run_fold(
                     subject=fold.test_subject, fold_index=index, train_indices=fold.train_indices,
                     test_indices=fold.test_indices, data=data, config=config, schedule=schedule, seed=args.seed,
                     run_digest="schedule-cost", accelerator=accelerator, data_parallel=False,

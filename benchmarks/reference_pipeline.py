@@ -180,7 +180,7 @@ def resolved_epochs(epochs: int | str, num_samples: int, num_subjects: int, batc
     """``epochs``, or the package's ``"auto"`` rule (the CLI default) resolved as `run_loso`
     does it, on the mean fold's training size N - N / S, so both pipelines train alike."""
     if isinstance(epochs, str):
-        from fmanet_hf.training.loso import resolve_epochs
+        from fmanet_hf.training.schedule import resolve_epochs
 
         return int(resolve_epochs(epochs, num_samples - num_samples / num_subjects, batch_size))
     return int(epochs)

@@ -608,7 +608,7 @@ def section_loso(ctx: Context) -> dict[str, Any]:
     """`fmanet-hf loso` with its defaults vs the reference LOSO extrapolated from k folds."""
     import reference_pipeline
     from fmanet_hf.cli import build_parser
-    from fmanet_hf.training.loso import load_loso_results
+    from fmanet_hf.training.loso_results import load_loso_results
 
     folder = ctx.run_dir / "loso"
     reused_cache = ctx.default_cache_root is not None

@@ -21,7 +21,8 @@ sys.path.insert(0, str(SCRIPTS))
 
 import ddp_train  # noqa: E402  (importing it only defines things; main() runs under torchrun)
 
-from fmanet_hf.training.loso import run_loso, train_model  # noqa: E402
+from fmanet_hf.training.engine import train_model  # noqa: E402
+from fmanet_hf.training.loso import run_loso  # noqa: E402
 
 
 def free_port() -> int:

@@ -35,7 +35,9 @@ def tiny_run(tmp_path_factory):
     """A finished LOSO run (3 subjects x 3 samples, 2 epochs) with fold models and a final model."""
     from accelerate import Accelerator
 
-    from fmanet_hf.training.loso import predict_probabilities, run_loso
+    from fmanet_hf.training.engine import predict_probabilities
+    from fmanet_hf.training.loso import run_loso
+    from fmanet_hf.training.schedule import TrainingSchedule
 
     base = tmp_path_factory.mktemp("export")
     dataset = make_prepared_dataset(subjects=3, per_subject=3, image_size=32, seed=5, dataset_names=["synthme"] * 3)
@@ -44,9 +46,7 @@ def tiny_run(tmp_path_factory):
         dataset,
         model_config=tiny_config_kwargs(32),
         out_dir=base / "run",
-        epochs=2,
-        batch_size=4,
-        learning_rate=3e-3,
+        schedule=TrainingSchedule(epochs=2, batch_size=4, learning_rate=3e-3),
         seed=1,
         save_fold_models=True,
         train_final_model=True,

@@ -16,9 +16,11 @@ sys.path.insert(0, str(SCRIPTS))
 from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
 from fmanet_hf.errors import FMANetConfigError  # noqa: E402
-from fmanet_hf.training.loso import TrainingObserver, auto_epochs, resolve_epochs, run_loso  # noqa: E402
+from fmanet_hf.training.engine import TrainingObserver  # noqa: E402
+from fmanet_hf.training.loso import run_loso  # noqa: E402
+from fmanet_hf.training.schedule import TrainingSchedule, auto_epochs, resolve_epochs  # noqa: E402
 
-SCHEDULE = dict(epochs=2, batch_size=4, learning_rate=1e-2, seed=0)
+SCHEDULE = dict(schedule=TrainingSchedule(epochs=2, batch_size=4, learning_rate=1e-2), seed=0)
 
 
 # --------------------------------------------------------------------------------------
@@ -53,6 +55,23 @@ def test_resolve_epochs_passes_integers_and_refuses_other_words():
         auto_epochs(0, 16)
 
 
+def test_schedule_epochs_auto_is_resolved_from_the_training_size(tmp_path):
+    from fmanet_hf.training.engine import train_model
+
+    schedule = TrainingSchedule(epochs="Auto", batch_size=16, learning_rate=1e-3)
+    assert schedule.epochs == "auto" and schedule.epochs_rule == "auto"
+    # MEGC-size LOSO fold: 402 training clips -> 5 epochs, as auto_epochs says.
+    assert schedule.resolved(402).epochs == 5 and schedule.resolved(402).epochs_rule == "given"
+    fixed = TrainingSchedule(epochs=7, batch_size=16, learning_rate=1e-3)
+    assert fixed.resolved(402) is fixed and fixed.epochs_rule == "given"
+    with pytest.raises(FMANetConfigError, match="integer >= 1 or 'auto'"):
+        TrainingSchedule(epochs="many", batch_size=16, learning_rate=1e-3)
+    with pytest.raises(FMANetConfigError, match="resolve epochs='auto'"):
+        train_model(None, None, [0], schedule, seed=0, accelerator=None)
+    with pytest.raises(FMANetConfigError, match="schedule must be a TrainingSchedule"):
+        run_loso(None, out_dir=tmp_path, schedule={"epochs": 2, "batch_size": 4, "learning_rate": 1e-2})
+
+
 def test_cli_epochs_and_fold_workers_arguments():
     from fmanet_hf.training.commands import register_training_commands
 
@@ -71,7 +90,7 @@ def test_auto_epochs_recorded_in_the_run(tmp_path):
     data = make_prepared_dataset(subjects=3, per_subject=2, image_size=32, seed=2)
     results = run_loso(
         data, model_config=tiny_config_kwargs(), out_dir=tmp_path / "auto", progress=False,
-        epochs="auto", batch_size=4, learning_rate=1e-2, seed=0,
+        schedule=TrainingSchedule(epochs="auto", batch_size=4, learning_rate=1e-2), seed=0,
     )
     # 6 samples, 3 subjects: 4 per fold; 120 * 4 / 4 = 120 -> clamped to 30.
     assert results["settings"]["schedule"]["epochs"] == 30

@@ -25,18 +25,22 @@ sys.path.insert(0, str(SCRIPTS))
 from training_fixtures import CLASS_NAMES, make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
 from fmanet_hf import FMANetForImageClassification  # noqa: E402
-from fmanet_hf.errors import FMANetError  # noqa: E402
-from fmanet_hf.training.loso import (  # noqa: E402
-    RunDirectoryError,
-    TrainingObserver,
-    fold_file_stem,
-    fold_seed,
-    format_summary_table,
-    load_loso_results,
-    run_loso,
-)
+from fmanet_hf.errors import FMANetError, RunDirectoryError  # noqa: E402
+from fmanet_hf.training.engine import TrainingObserver  # noqa: E402
+from fmanet_hf.training.loso import run_loso  # noqa: E402
+from fmanet_hf.training.loso_results import format_summary_table, load_loso_results  # noqa: E402
+from fmanet_hf.training.run_folder import fold_file_stem  # noqa: E402
+from fmanet_hf.training.schedule import TrainingSchedule  # noqa: E402
+from fmanet_hf.training.seeds import fold_seed  # noqa: E402
 
 SCHEDULE = dict(epochs=2, batch_size=4, learning_rate=1e-2, seed=0)
+
+
+def schedule_args(**changes) -> dict:
+    """`run_loso`'s ``schedule`` and ``seed`` arguments: SCHEDULE with ``changes``."""
+    values = {**SCHEDULE, **changes}
+    seed = values.pop("seed")
+    return {"schedule": TrainingSchedule(**values), "seed": seed}
 
 
 def read_predictions(out_dir: Path) -> list[dict]:
@@ -125,7 +129,7 @@ def test_pooled_metrics_match_hand_computed_values(tmp_path):
         out_dir=out,
         progress=False,
         model_factory=PlantedPredictionModel,
-        **SCHEDULE,
+        **schedule_args(),
     )
     # Pooled confusion matrix by hand (rows true, columns predicted):
     #   true 0: [4, 1, 1]   true 1: [1, 4, 1]   true 2: [0, 0, 2]; column sums 5, 5, 4.
@@ -176,7 +180,7 @@ def default_run(tiny_dataset, tmp_path_factory):
     observer = RecordingObserver()
     results = run_loso(
         tiny_dataset, model_config=tiny_config_kwargs(), out_dir=out, progress=False, observer=observer,
-        save_fold_models=True, **SCHEDULE,
+        save_fold_models=True, **schedule_args(),
     )
     return SimpleNamespace(out=out, observer=observer, results=results)
 
@@ -228,7 +232,7 @@ def test_test_subject_data_cannot_change_its_fold_model(tiny_dataset, default_ru
     scrambled = datasets.Dataset.from_dict(columns, features=plain.features)
     scrambled.set_format("torch", columns=["pixel_values", "label_id"], output_all_columns=True)
     out = tmp_path / "scrambled"
-    run_loso(scrambled, model_config=tiny_config_kwargs(), out_dir=out, progress=False, save_fold_models=True, **SCHEDULE)
+    run_loso(scrambled, model_config=tiny_config_kwargs(), out_dir=out, progress=False, save_fold_models=True, **schedule_args())
 
     def weights(run_dir, subject):
         return load_file(str(run_dir / "folds" / subject / "model.safetensors"))
@@ -253,7 +257,7 @@ def test_leaky_numbers_are_labelled_and_leave_the_protocol_numbers_alone(tiny_da
     observer = RecordingObserver()
     results = run_loso(
         tiny_dataset, model_config=tiny_config_kwargs(), out_dir=out, progress=False, observer=observer,
-        record_leaky_best_epoch=True, **SCHEDULE,
+        record_leaky_best_epoch=True, **schedule_args(),
     )
     # Recording the leaky numbers changes nothing in the leak-free ones.
     assert read_predictions(out) == [
@@ -284,21 +288,21 @@ def test_leaky_numbers_are_labelled_and_leave_the_protocol_numbers_alone(tiny_da
 def test_rerun_with_other_settings_is_refused(tiny_dataset, default_run):
     with pytest.raises(RunDirectoryError, match=r"schedule\.epochs: 2 in the folder, 3 now") as caught:
         run_loso(tiny_dataset, model_config=tiny_config_kwargs(), out_dir=default_run.out, progress=False,
-                 save_fold_models=True, **{**SCHEDULE, "epochs": 3})
+                 save_fold_models=True, **schedule_args(epochs=3))
     assert isinstance(caught.value, FMANetError) and "another output folder" in str(caught.value)
     with pytest.raises(RunDirectoryError, match=r"model_config\.hidden_sizes"):
         run_loso(tiny_dataset, model_config=tiny_config_kwargs(hidden_sizes=[8, 8]), out_dir=default_run.out,
-                 progress=False, save_fold_models=True, **SCHEDULE)
+                 progress=False, save_fold_models=True, **schedule_args())
     other_data = make_prepared_dataset(subjects=4, per_subject=3, image_size=32, seed=2)
     with pytest.raises(RunDirectoryError, match=r"data\.digest"):
         run_loso(other_data, model_config=tiny_config_kwargs(), out_dir=default_run.out, progress=False,
-                 save_fold_models=True, **SCHEDULE)
+                 save_fold_models=True, **schedule_args())
 
 
 def test_rerun_of_a_finished_run_trains_nothing_and_repeats_results(tiny_dataset, default_run):
     observer = RecordingObserver()
     again = run_loso(tiny_dataset, model_config=tiny_config_kwargs(), out_dir=default_run.out, progress=False,
-                     save_fold_models=True, observer=observer, **SCHEDULE)
+                     save_fold_models=True, observer=observer, **schedule_args())
     assert observer.folds_trained() == []
     assert again["folds_resumed"] == 4
     for key in ("accuracy", "uf1", "uar", "confusion_matrix", "per_fold", "by_dataset"):
@@ -307,19 +311,19 @@ def test_rerun_of_a_finished_run_trains_nothing_and_repeats_results(tiny_dataset
 
 def test_bad_inputs_raise_clear_errors(tiny_dataset, tmp_path):
     with pytest.raises(FMANetError, match="image_size=32"):
-        run_loso(tiny_dataset, model_config=tiny_config_kwargs(image_size=64), out_dir=tmp_path / "a", progress=False, **SCHEDULE)
+        run_loso(tiny_dataset, model_config=tiny_config_kwargs(image_size=64), out_dir=tmp_path / "a", progress=False, **schedule_args())
     with pytest.raises(FMANetError, match="batch_size must be an integer >= 1"):
         run_loso(tiny_dataset, model_config=tiny_config_kwargs(), out_dir=tmp_path / "b", progress=False,
-                 **{**SCHEDULE, "batch_size": 0})
+                 **schedule_args(batch_size=0))
     with pytest.raises(FMANetError, match="class_weighting"):
         run_loso(tiny_dataset, model_config=tiny_config_kwargs(), out_dir=tmp_path / "c", progress=False,
-                 class_weighting="inverse", **SCHEDULE)
+                 **schedule_args(class_weighting="inverse"))
     one_subject = tiny_dataset.filter(lambda row: row["subject"] == "s1")
     with pytest.raises(FMANetError, match="at least 2 subjects"):
-        run_loso(one_subject, model_config=tiny_config_kwargs(), out_dir=tmp_path / "d", progress=False, **SCHEDULE)
+        run_loso(one_subject, model_config=tiny_config_kwargs(), out_dir=tmp_path / "d", progress=False, **schedule_args())
     with pytest.raises(FMANetError, match="subject"):
         run_loso(tiny_dataset.remove_columns(["subject"]), model_config=tiny_config_kwargs(), out_dir=tmp_path / "e",
-                 progress=False, **SCHEDULE)
+                 progress=False, **schedule_args())
 
 
 def test_fold_file_names_are_safe_and_distinct():
@@ -338,7 +342,7 @@ def test_final_model_and_balanced_weighting(tiny_dataset, tmp_path, capsys):
     results = run_loso(
         tiny_dataset.select(range(9)),  # 3 subjects
         model_config=tiny_config_kwargs(), out_dir=out, progress=False, print_summary=True,
-        train_final_model=True, processor=processor, class_weighting="balanced", **SCHEDULE,
+        train_final_model=True, processor=processor, **schedule_args(class_weighting="balanced"),
     )
     assert "POOLED (protocol)" in capsys.readouterr().out
     model = FMANetForImageClassification.from_pretrained(out / "final_model")

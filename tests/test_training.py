@@ -28,7 +28,8 @@ from fmanet_hf.training.collate import (  # noqa: E402
     class_names_of,
     collate_prepared_batch,
 )
-from fmanet_hf.training.loso import TrainingSchedule, class_weights_for  # noqa: E402
+from fmanet_hf.training.engine import class_weights_for  # noqa: E402
+from fmanet_hf.training.schedule import TrainingSchedule  # noqa: E402
 from fmanet_hf.training.trainer import FMANetTrainer, train_with_trainer  # noqa: E402
 
 
@@ -274,7 +275,7 @@ def test_train_command_with_held_out_subjects(tiny_cli_data, tmp_path, capsys):
 def test_loso_command_end_to_end_on_synthme(tmp_path):
     """Real frames: SynthME (3 subjects x 3 classes) -> DIS flow -> cache -> LOSO -> final model."""
     from fmanet_hf.data.synthetic import generate_synthme
-    from fmanet_hf.training.loso import find_prepared_processor
+    from fmanet_hf.training.final_model import find_prepared_processor
 
     root = tmp_path / "synthme"
     generate_synthme(root, subjects=3, samples_per_class=1, seed=0, progress=False)

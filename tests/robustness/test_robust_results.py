@@ -18,6 +18,7 @@ from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa:
 from robust_helpers import assert_error  # noqa: E402
 from fmanet_hf.errors import RunDirectoryError  # noqa: E402
 from fmanet_hf.training.loso import run_loso  # noqa: E402
+from fmanet_hf.training.schedule import TrainingSchedule  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,8 @@ def dataset():
 
 
 def run(dataset, out: Path) -> dict:
-    return run_loso(dataset, model_config=tiny_config_kwargs(), out_dir=out, epochs=1, batch_size=4,
-                    learning_rate=1e-2, seed=0, progress=False)
+    return run_loso(dataset, model_config=tiny_config_kwargs(), out_dir=out,
+                    schedule=TrainingSchedule(epochs=1, batch_size=4, learning_rate=1e-2), seed=0, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_a_truncated_fold_record_is_retrained_not_trusted(dataset, finished, cop
     record = first_fold_file(copy_of)
     record.write_text(record.read_text()[:40])
     (copy_of / "results.json").unlink()
-    with caplog.at_level(logging.WARNING, logger="fmanet_hf.training.loso"):
+    with caplog.at_level(logging.WARNING, logger="fmanet_hf.training.run_folder"):
         results = run(dataset, copy_of)
     assert any("unreadable; the fold will be trained again" in r.getMessage() for r in caplog.records)
     assert results["folds_resumed"] == 2

@@ -49,10 +49,12 @@ from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa:
 
 from fmanet_hf import FMANetConfig, FMANetForImageClassification  # noqa: E402
 from fmanet_hf.training.collate import PreparedTensors  # noqa: E402
-from fmanet_hf.training.loso import TrainingObserver, TrainingSchedule, run_loso, train_model  # noqa: E402
+from fmanet_hf.training.engine import TrainingObserver, train_model  # noqa: E402
+from fmanet_hf.training.loso import run_loso  # noqa: E402
+from fmanet_hf.training.schedule import TrainingSchedule  # noqa: E402
 
 DDP_SCHEDULE = TrainingSchedule(epochs=2, batch_size=2, learning_rate=0.1, weight_decay=0.0, optimizer="sgd", lr_schedule="constant")
-LOSO_SETTINGS = dict(epochs=1, batch_size=4, learning_rate=1e-2, seed=3)
+LOSO_SETTINGS = dict(schedule=TrainingSchedule(epochs=1, batch_size=4, learning_rate=1e-2), seed=3)
 
 
 def ddp_data() -> PreparedTensors:

@@ -16,7 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
-from fmanet_hf.training.loso import TrainingObserver, run_loso  # noqa: E402
+from fmanet_hf.training.engine import TrainingObserver  # noqa: E402
+from fmanet_hf.training.loso import run_loso  # noqa: E402
+from fmanet_hf.training.schedule import TrainingSchedule  # noqa: E402
 
 
 class SlowObserver(TrainingObserver):
@@ -31,8 +33,8 @@ def run(out, *, subjects, per_subject, epochs, seed, observer=None):
     """The worker's LOSO run (also called in-process by the test for the rerun and the reference)."""
     dataset = make_prepared_dataset(subjects=subjects, per_subject=per_subject, image_size=32, seed=seed)
     return run_loso(
-        dataset, model_config=tiny_config_kwargs(), out_dir=out, epochs=epochs, batch_size=4,
-        learning_rate=1e-2, seed=seed, progress=False, observer=observer,
+        dataset, model_config=tiny_config_kwargs(), out_dir=out,
+        schedule=TrainingSchedule(epochs=epochs, batch_size=4, learning_rate=1e-2), seed=seed, progress=False, observer=observer,
     )
 
 

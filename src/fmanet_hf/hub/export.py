@@ -1,7 +1,7 @@
 """``fmanet-hf export RUN_DIR OUT_DIR``: a LOSO run -> a Hub-ready model folder.
 
 Input: the results folder of ``fmanet-hf loso ... --train-final-model`` (see
-`fmanet_hf.training.loso`): ``results.json``, ``run_config.json``, ``predictions.jsonl``,
+`fmanet_hf.training.run_folder`): ``results.json``, ``run_config.json``, ``predictions.jsonl``,
 ``final_model/`` (the model trained on all subjects, with its processor) and, with
 ``--save-fold-models``, ``folds/<subject>/``.
 
@@ -74,7 +74,7 @@ def _read_json(path: Path, what: str) -> Any:
 
 def _default_model_config() -> dict[str, Any]:
     from ..configuration_fmanet import FMANetConfig
-    from ..training.loso import config_to_dict
+    from ..training.model_config import config_to_dict
 
     return config_to_dict(FMANetConfig())
 
@@ -193,7 +193,7 @@ def export_run(
         ModelCardError: a template is missing/broken or the card does not match the results.
     """
     from ..image_processing_fmanet import FMANetImageProcessor
-    from ..training.loso import FINAL_MODEL_DIR, FOLDS_DIR, PREDICTIONS_NAME, RESULTS_NAME, RUN_CONFIG_NAME, fold_file_stem
+    from ..training.run_folder import FINAL_MODEL_DIR, FOLDS_DIR, PREDICTIONS_NAME, RESULTS_NAME, RUN_CONFIG_NAME, fold_file_stem
 
     run = Path(run_dir)
     out = Path(out_dir)

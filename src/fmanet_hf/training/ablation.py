@@ -17,7 +17,9 @@ from typing import Any, Mapping, Sequence
 from ..atomic import atomic_write_json, atomic_write_text
 from ..configuration_fmanet import ABLATIONS, FMANetConfig
 from ..errors import FMANetConfigError
-from .loso import config_to_dict, run_loso
+from .loso import run_loso
+from .model_config import config_to_dict
+from .schedule import TrainingSchedule
 
 ABLATION_TABLE_MD = "ablation.md"
 ABLATION_TABLE_JSON = "ablation.json"
@@ -52,9 +54,7 @@ def run_ablation(
     prepared_dataset: Any,
     *,
     out_dir: str | os.PathLike,
-    epochs: int | str,
-    batch_size: int,
-    learning_rate: float,
+    schedule: TrainingSchedule,
     seed: int = 0,
     base_config: Any = None,
     ablations: Sequence[str] | None = None,
@@ -67,15 +67,15 @@ def run_ablation(
     Args:
         prepared_dataset: a prepared ``datasets.Dataset`` (see `run_loso`).
         out_dir: folder; variant ``v`` goes to ``<out_dir>/<v>/``, the tables to ``out_dir``.
-        epochs, batch_size, learning_rate, seed: the schedule, the same for every variant
+        schedule, seed: the `TrainingSchedule` and master seed, the same for every variant
             (``epochs="auto"``: see `auto_epochs`).
         base_config: `FMANetConfig` or dict the variants start from (default: defaults).
         ablations: names from `fmanet_hf.ABLATIONS` (default: all). ``"full"`` is always
             run, first, because the deltas are taken against it.
         progress: progress bars and per-variant summaries.
         accelerator: an ``accelerate.Accelerator`` shared by all variants.
-        **loso_kwargs: further `run_loso` arguments (weight_decay, class_weighting,
-            record_leaky_best_epoch, fold_parallel...).
+        **loso_kwargs: further `run_loso` arguments (record_leaky_best_epoch,
+            fold_parallel, fold_workers...).
 
     Returns:
         The ``ablation.json`` dict: ``rows`` (one per variant: ``ablation``, ``description``,
@@ -112,9 +112,7 @@ def run_ablation(
             prepared_dataset,
             model_config=config,
             out_dir=out / name,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
+            schedule=schedule,
             seed=seed,
             progress=progress,
             accelerator=accelerator,

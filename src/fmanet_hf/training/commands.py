@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import FMANetConfigError
 
 #: Defaults of the schedule options (docs/training.md says where they come from). "auto":
-#: about 120 optimiser steps per model (`fmanet_hf.training.loso.auto_epochs`): 15 epochs
+#: about 120 optimiser steps per model (`fmanet_hf.training.schedule.auto_epochs`): 15 epochs
 #: on a 12-subject SynthME LOSO, 5 on a MEGC-size one.
 DEFAULT_EPOCHS = "auto"
 DEFAULT_BATCH_SIZE = 16
@@ -85,6 +85,22 @@ def model_config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for key, value in getattr(args, "set", None) or []:
         values[key] = value
     return values
+
+
+def schedule_from_args(args: argparse.Namespace):
+    """The `TrainingSchedule` of ``--epochs``, ``--batch-size``, ``--lr``, ``--weight-decay``,
+    ``--class-weighting`` and (``loso``/``ablate``) ``--optimizer``, ``--lr-schedule``."""
+    from .schedule import TrainingSchedule
+
+    return TrainingSchedule(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        optimizer=args.optimizer,
+        lr_schedule=args.lr_schedule,
+        class_weighting=args.class_weighting,
+    )
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -190,14 +206,8 @@ def cmd_loso(args: argparse.Namespace) -> int:
         prepared,
         model_config=model_config_from_args(args),
         out_dir=args.out,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        weight_decay=args.weight_decay,
+        schedule=schedule_from_args(args),
         seed=args.seed,
-        optimizer=args.optimizer,
-        lr_schedule=args.lr_schedule,
-        class_weighting=args.class_weighting,
         record_leaky_best_epoch=args.record_leaky_best_epoch,
         save_fold_models=args.save_fold_models,
         train_final_model=args.train_final_model,
@@ -220,18 +230,12 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     summary = run_ablation(
         prepared,
         out_dir=args.out,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
+        schedule=schedule_from_args(args),
         seed=args.seed,
         base_config=model_config_from_args(args) or None,
         ablations=names,
         progress=not args.quiet,
         accelerator=accelerator,
-        weight_decay=args.weight_decay,
-        optimizer=args.optimizer,
-        lr_schedule=args.lr_schedule,
-        class_weighting=args.class_weighting,
         record_leaky_best_epoch=args.record_leaky_best_epoch,
         fold_parallel=args.fold_parallel,
         fold_workers=args.fold_workers,
@@ -259,7 +263,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_set, eval_set = prepared.select(train_rows), prepared.select(eval_rows)
     else:
         train_set, eval_set = prepared, None
-    from .loso import resolve_epochs
+    from .schedule import resolve_epochs
 
     run = train_with_trainer(
         train_set,
@@ -328,4 +332,12 @@ def register_training_commands(subparsers: Any) -> dict[str, argparse.ArgumentPa
     return {"loso": loso, "ablate": ablate, "train": train}
 
 
-__all__ = ["cmd_ablate", "cmd_loso", "cmd_train", "model_config_from_args", "prepare_from_args", "register_training_commands"]
+__all__ = [
+    "cmd_ablate",
+    "cmd_loso",
+    "cmd_train",
+    "model_config_from_args",
+    "prepare_from_args",
+    "register_training_commands",
+    "schedule_from_args",
+]

@@ -47,7 +47,10 @@ from transformers import Trainer, TrainingArguments
 
 from ..errors import FMANetConfigError
 from .collate import FMANetDataCollator, class_names_of
-from .loso import CLASS_WEIGHTINGS, build_model_config, class_weights_for, default_model_factory, derive_seed
+from .engine import class_weights_for
+from .model_config import build_model_config, default_model_factory
+from .schedule import CLASS_WEIGHTINGS
+from .seeds import derive_seed
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,15 @@
-"""Train several LOSO folds at once, each in its own worker process (one machine, CPU).
+"""Train several LOSO folds at once, each in its own spawned worker process (one machine).
+
+This is what ``run_loso(fold_workers=N)`` / ``fmanet-hf loso --fold-workers N`` does, and it
+is NOT ``fold_parallel`` (``--fold-parallel``). The two spread folds differently:
+
+- ``fold_workers`` (this module): ONE ordinary (non-distributed) process starts N worker
+  processes itself, with ``spawn``, and hands each a fold at a time. No Accelerate launcher,
+  no communication between workers; the parent writes every fold record.
+- ``fold_parallel``: the script is already running as W Accelerate processes (``accelerate
+  launch`` / ``torchrun``, possibly on several machines); instead of splitting every batch
+  over the W processes (data parallel, the default), process r trains the pending folds i
+  with i % W == r alone and writes their files itself (see `fmanet_hf.training.loso`).
 
 FMANet is small (about 0.5 M parameters on 64 x 64 inputs): one fold keeps a GPU mostly
 idle, and several folds in separate processes sharing it finish sooner. On CPU, whole folds
@@ -29,7 +40,11 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_directory
 from ..errors import FMANetError
+from .engine import TrainingObserver, deterministic_torch, run_fold, without_transformers_progress_bars
+from .model_config import default_model_factory
+from .run_folder import fold_file_stem
 
 logger = logging.getLogger(__name__)
 
@@ -77,15 +92,12 @@ def _initialize_worker(settings: _WorkerSettings, parent_pid: int) -> None:
 def _train_fold(fold_index: int, subject: str, train_indices: np.ndarray, test_indices: np.ndarray) -> dict[str, Any]:
     import torch
 
-    from ..atomic import atomic_directory
-    from .loso import TrainingObserver, _run_fold, _without_transformers_bars, default_model_factory, deterministic_torch, fold_file_stem
-
     settings = _SETTINGS
     assert settings is not None, "fold worker used before its initializer ran"
     # The in-process loop's accelerator is only asked for these in fold-parallel training.
     accelerator = SimpleNamespace(device=torch.device(settings.device), is_main_process=True, num_processes=1, process_index=0)
     with deterministic_torch():
-        record, model = _run_fold(
+        record, model = run_fold(
             subject=subject,
             fold_index=fold_index,
             train_indices=train_indices,
@@ -104,7 +116,7 @@ def _train_fold(fold_index: int, subject: str, train_indices: np.ndarray, test_i
             progress=False,
         )
     if settings.folds_dir is not None:
-        with atomic_directory(Path(settings.folds_dir) / fold_file_stem(subject)) as staging, _without_transformers_bars():
+        with atomic_directory(Path(settings.folds_dir) / fold_file_stem(subject)) as staging, without_transformers_progress_bars():
             model.save_pretrained(staging)
     record["fold_worker_threads"] = settings.threads
     return record
