@@ -29,7 +29,7 @@ from .annotations import (
 )
 from .casme2 import load_casme2
 from .casme3 import load_casme3
-from .loso import (
+from .subject_folds import (
     LOSOFold,
     check_loso_folds,
     dataset_of,

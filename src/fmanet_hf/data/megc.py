@@ -7,7 +7,7 @@ native classes, which are the MEGC classes), then:
   ``samm/006``) so that subjects of different datasets never merge; on the real
   data the composite has 68 subjects (SMIC-HS 16, CASME II 24, SAMM 28);
 - ``dataset`` keeps the part's name, so per-dataset scores are subsets of the
-  composite run (:func:`fmanet_hf.data.loso.per_dataset_subsets`);
+  composite run (:func:`fmanet_hf.data.subject_folds.per_dataset_subsets`);
 - ``sample_id`` is unchanged (it already starts with the part's name).
 
 Rows are ordered SMIC, then CASME II, then SAMM, each in its loader's order.
