@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..errors import DatasetError
-from .annotations import check_on_invalid, find_child_dir
 from .casme2 import load_casme2
+from .paths import find_child_dir
+from .row_problems import check_on_invalid
 from .samm import load_samm
 from .smic import load_smic
 
@@ -92,7 +93,7 @@ def load_megc2019(
 
     Returns:
         the composite with the columns of
-        :data:`fmanet_hf.data.annotations.SAMPLE_COLUMNS`; ``subject`` is prefixed by
+        :data:`fmanet_hf.data.records.SAMPLE_COLUMNS`; ``subject`` is prefixed by
         the dataset name.
 
     Raises:

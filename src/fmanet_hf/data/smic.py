@@ -48,33 +48,21 @@ import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ..errors import DatasetError
-from .annotations import (
-    FIX_DUPLICATE_ROWS_DROPPED,
-    FIX_LABEL_NORMALISED,
-    FrameFolder,
-    FrameFolderCache,
-    InvalidRowPolicy,
-    LabelTally,
-    RowContext,
-    RowProblem,
-    SampleRecord,
-    _PathEscape,
-    cell_text,
-    check_dataset_name,
-    column_candidates,
+from .cells import cell_text, natural_key
+from .frame_folders import FrameFolder, FrameFolderCache
+from .keyframe_fixes import FIX_DUPLICATE_ROWS_DROPPED, FIX_LABEL_NORMALISED, resolve_key_frames
+from .labels import MEGC3_CLASSES, ClassSet, DatasetClassSets, LabelTally, megc3_label, normalise_label
+from .paths import (
+    PathEscape,
     dataset_root,
-    deduplicate_rows,
     find_child_dir,
     locate_clip_dir,
-    natural_key,
-    normalise_label,
-    read_annotation_sheet,
-    records_to_dataset,
-    resolve_class_set,
     resolve_frames_dir,
-    resolve_key_frames,
     subject_folder_candidates,
 )
+from .records import SampleRecord, check_dataset_name, records_to_dataset
+from .row_problems import InvalidRowPolicy, RowContext, RowProblem
+from .sheets import column_candidates, deduplicate_rows, read_annotation_sheet
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -93,6 +81,12 @@ SMIC_CLIP_DIR_PATTERNS: tuple[str, ...] = (
 )
 #: Longest image side used by the ``"max_motion"`` apex estimate (pixels).
 MAX_MOTION_SIDE = 128
+#: Class sets: SMIC's native classes already are the MEGC classes.
+SMIC_CLASS_SETS = DatasetClassSets.of(
+    "smic",
+    (ClassSet("3class", MEGC3_CLASSES, megc3_label),),
+    {"megc3": "3class", "native": "3class", "all": "3class", "3": "3class"},
+)
 
 
 def smic_frames_dirs(variant: str) -> tuple[str, ...]:
@@ -227,7 +221,7 @@ def load_smic(
 
     Returns:
         one row per clip with the columns of
-        :data:`fmanet_hf.data.annotations.SAMPLE_COLUMNS`; ``sheet_row`` is 0 when the
+        :data:`fmanet_hf.data.records.SAMPLE_COLUMNS`; ``sheet_row`` is 0 when the
         folder tree was walked. Rows are sorted by subject, emotion and clip (natural
         order: s2 before s10) in folder mode, in sheet order otherwise.
 
@@ -239,7 +233,7 @@ def load_smic(
     chosen_variant = _check_arguments(variant, apex_method)
     default_name = "smic" if chosen_variant == "HS" else f"smic-{chosen_variant.lower()}"
     name = check_dataset_name(dataset_name or default_name)
-    chosen_set = resolve_class_set("smic", class_set)
+    chosen_set = SMIC_CLASS_SETS.resolve(class_set)
     root_path = dataset_root(root, name)
     frames = resolve_frames_dir(
         root_path, frames_dir, smic_frames_dirs(chosen_variant), dataset_name=name,
@@ -367,7 +361,7 @@ def _records_from_sheet(sheet_path, frames, name, class_set, on_invalid, apex_me
             }
             try:
                 clip_dir, expected, chosen = locate_clip_dir(frames, patterns, fields)
-            except _PathEscape as escape:
+            except PathEscape as escape:
                 raise RowProblem(
                     "the frame folder built from this row escapes the dataset root; refused",
                     escape.path,
@@ -423,4 +417,4 @@ def _records_from_sheet(sheet_path, frames, name, class_set, on_invalid, apex_me
     return records
 
 
-__all__ = ["load_smic", "max_motion_apex", "SMIC_VARIANTS", "SMIC_APEX_METHODS", "smic_frames_dirs"]
+__all__ = ["load_smic", "max_motion_apex", "SMIC_CLASS_SETS", "SMIC_VARIANTS", "SMIC_APEX_METHODS", "smic_frames_dirs"]
