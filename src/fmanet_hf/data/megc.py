@@ -120,9 +120,8 @@ def load_megc2019(
         if part_root is None:
             logger.warning("megc2019: no %s folder found; the composite is built without it", part)
             continue
-        class_set = "3class" if part == "smic" else "megc3"
         part_dataset = loader(
-            part_root, class_set=class_set, dataset_name=part, on_invalid=on_invalid, **fixed, **extra
+            part_root, class_set="megc3", dataset_name=part, on_invalid=on_invalid, **fixed, **extra
         )
         # Rebuild rather than .map(): a few hundred rows, no cache files, no progress bar.
         columns = part_dataset.to_dict()

@@ -36,8 +36,8 @@ with the CASME II offset fixes). Clip folders are then searched with
 ``{subject}/{filename}``.
 
 Frame rate: HS 100 fps, VIS and NIR 25 fps. Class set: the native 3 classes
-negative, positive, surprise (``label_id`` order), named ``"3class"`` (aliases
-``"megc3"``, ``"native"``, ``"all"``).
+negative, positive, surprise (``label_id`` order), which are the MEGC 3 classes, named
+``"megc3"`` as in the other datasets (aliases ``"3class"``, ``"native"``, ``"all"``, ``"3"``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from ..errors import DatasetError
 from .cells import cell_text, natural_key
 from .frame_folders import FrameFolder, FrameFolderCache
 from .keyframe_fixes import FIX_DUPLICATE_ROWS_DROPPED, FIX_LABEL_NORMALISED, resolve_key_frames
-from .labels import MEGC3_CLASSES, ClassSet, DatasetClassSets, LabelTally, megc3_label, normalise_label
+from .labels import MEGC3_CLASS_SET, DatasetClassSets, LabelTally, normalise_label
 from .paths import (
     PathEscape,
     dataset_root,
@@ -81,11 +81,13 @@ SMIC_CLIP_DIR_PATTERNS: tuple[str, ...] = (
 )
 #: Longest image side used by the ``"max_motion"`` apex estimate (pixels).
 MAX_MOTION_SIDE = 128
-#: Class sets: SMIC's native classes already are the MEGC classes.
+#: Class sets: SMIC's native classes already are the MEGC 3 classes, so its one class
+#: set is ``"megc3"``, as in the other datasets. ``"3class"`` (its canonical name up to
+#: version 0.1.0), ``"native"``, ``"all"`` and ``"3"`` are accepted aliases.
 SMIC_CLASS_SETS = DatasetClassSets.of(
     "smic",
-    (ClassSet("3class", MEGC3_CLASSES, megc3_label),),
-    {"megc3": "3class", "native": "3class", "all": "3class", "3": "3class"},
+    (MEGC3_CLASS_SET,),
+    {"3class": "megc3", "native": "megc3", "all": "megc3", "3": "megc3"},
 )
 
 
@@ -191,7 +193,7 @@ def load_smic(
     *,
     variant: str = "HS",
     sheet: str | os.PathLike | None = None,
-    class_set: str = "3class",
+    class_set: str = "megc3",
     dataset_name: str | None = None,
     frames_dir: str | os.PathLike | None = None,
     on_invalid: str = "raise",
@@ -206,7 +208,7 @@ def load_smic(
         root: the SMIC folder (see the module docstring for the layouts found).
         variant: ``"HS"`` (default, 100 fps), ``"VIS"`` or ``"NIR"`` (25 fps).
         sheet: optional annotation sheet; ``None`` reads labels from the folder tree.
-        class_set: ``"3class"`` (aliases ``"megc3"``, ``"native"``, ``"all"``).
+        class_set: ``"megc3"`` (aliases ``"3class"``, ``"native"``, ``"all"``, ``"3"``).
         dataset_name: ``dataset`` column and ``sample_id`` prefix; default ``"smic"``
             for HS and ``"smic-vis"`` / ``"smic-nir"`` for the others.
         frames_dir: the folder holding ``s1/`` ...; ``None`` tries :func:`smic_frames_dirs`.
