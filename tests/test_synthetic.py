@@ -20,6 +20,7 @@ import pytest
 
 from fmanet_hf.errors import DatasetError, FMANetConfigError, FMANetError
 from fmanet_hf.data import synthetic as synth
+from fmanet_hf.data.synthetic import generate as synth_generate
 from fmanet_hf.data.synthetic import (
     MIRROR_68,
     SHEET_COLUMNS,
@@ -301,7 +302,7 @@ def test_bad_arguments_raise(tmp_path, kwargs):
 def test_missing_face_sources_raise(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="not available"):
         generate_synthme(tmp_path / "x", face_sources=["nobody/nothing.jpg"], **TINY)
-    monkeypatch.setattr(synth, "available_face_sources", lambda verify=True: [])
+    monkeypatch.setattr(synth_generate, "available_face_sources", lambda verify=True: [])
     with pytest.raises(DatasetError, match="No face photograph"):
         generate_synthme(tmp_path / "x", **TINY)
 
@@ -327,7 +328,7 @@ def test_failure_leaves_nothing_behind(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(synth, "_write_sheet", broken)
+    monkeypatch.setattr(synth_generate, "_write_sheet", broken)
     with pytest.raises(RuntimeError):
         generate_synthme(tmp_path / "half", **TINY)
     assert list(tmp_path.iterdir()) == []
@@ -361,7 +362,7 @@ def test_optional_package_data_folders_are_scanned(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- figure
 def test_figure_is_written(tmp_path, tiny_set):
-    from fmanet_hf.data.synthetic_figure import render_synthme_figure
+    from fmanet_hf.data.synthetic.figure import render_synthme_figure
 
     out = render_synthme_figure(tiny_set.root, tmp_path / "fig" / "examples.png", flow_method="dis", dpi=50)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

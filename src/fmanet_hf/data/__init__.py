@@ -10,26 +10,20 @@ Importing this package is cheap: pandas, datasets and PIL are imported by the
 functions that use them, and torch is never imported.
 """
 
-from .annotations import (
-    APEX_METHODS,
-    CLASS_SETS,
-    FRAME_EXTENSIONS,
-    KNOWN_EMOTIONS,
-    MEGC3_CLASSES,
-    MEGC_NEGATIVE_EMOTIONS,
-    SAMPLE_COLUMNS,
-    FrameFolder,
-    find_sheet,
-    frame_number,
-    megc3_label,
-    normalise_column_name,
-    normalise_label,
-    read_annotation_sheet,
-    resolve_class_set,
-)
 from .casme2 import load_casme2
 from .casme3 import load_casme3
-from .loso import (
+from .cells import normalise_column_name
+from .class_sets import CLASS_SETS, resolve_class_set
+from .frame_folders import FRAME_EXTENSIONS, FrameFolder, frame_number
+from .keyframe_fixes import APEX_METHODS
+from .labels import KNOWN_EMOTIONS, MEGC3_CLASSES, MEGC_NEGATIVE_EMOTIONS, megc3_label, normalise_label
+from .megc import load_megc2019
+from .mmew import load_mmew
+from .records import SAMPLE_COLUMNS
+from .samm import load_samm
+from .sheets import find_sheet, read_annotation_sheet
+from .smic import load_smic, max_motion_apex
+from .subject_folds import (
     LOSOFold,
     check_loso_folds,
     dataset_of,
@@ -38,10 +32,6 @@ from .loso import (
     subject_of,
     subjects_of,
 )
-from .megc import load_megc2019
-from .mmew import load_mmew
-from .samm import load_samm
-from .smic import load_smic, max_motion_apex
 
 __all__ = [
     "APEX_METHODS",

@@ -36,7 +36,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from .annotations import SheetLoadSpec, load_sheet_dataset
+from .labels import MEGC3_CLASS_SET, DatasetClassSets, identity_class_set
+from .sheet_loader import SheetLoadSpec, load_sheet_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -50,9 +51,22 @@ CASME2_CLIP_DIR_PATTERNS: tuple[str, ...] = ("{subject}/{filename}",)
 #: Subject folder names tried for a numeric Subject cell.
 CASME2_SUBJECT_TEMPLATES: tuple[str, ...] = ("sub{n:02d}", "sub{n}", "{n:02d}", "{n}")
 
+#: Class sets (``label_id`` order is part of the public contract) and their aliases.
+CASME2_CLASS_SETS = DatasetClassSets.of(
+    "casme2",
+    (
+        identity_class_set("5class", ("happiness", "disgust", "repression", "surprise", "others")),
+        MEGC3_CLASS_SET,
+        identity_class_set(
+            "all", ("happiness", "disgust", "repression", "surprise", "fear", "sadness", "others")
+        ),
+    ),
+    {"3class": "megc3", "5": "5class"},
+)
+
 #: Everything the generic sheet loader needs to know about this layout.
 CASME2_SPEC = SheetLoadSpec(
-    dataset_key="casme2",
+    class_sets=CASME2_CLASS_SETS,
     clip_dir_patterns=CASME2_CLIP_DIR_PATTERNS,
     subject_templates=CASME2_SUBJECT_TEMPLATES,
     sheet_patterns=CASME2_SHEET_PATTERNS,
@@ -93,7 +107,7 @@ def load_casme2(
 
     Returns:
         one row per sample with the columns of
-        :data:`fmanet_hf.data.annotations.SAMPLE_COLUMNS` (absolute frame paths that
+        :data:`fmanet_hf.data.records.SAMPLE_COLUMNS` (absolute frame paths that
         exist; frame indices are the numbers in the file names).
 
     Raises:
@@ -106,4 +120,4 @@ def load_casme2(
     )
 
 
-__all__ = ["load_casme2", "CASME2_SHEET_PATTERNS", "CASME2_FRAMES_DIRS"]
+__all__ = ["load_casme2", "CASME2_CLASS_SETS", "CASME2_SHEET_PATTERNS", "CASME2_FRAMES_DIRS"]

@@ -39,7 +39,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from .annotations import SheetLoadSpec, load_sheet_dataset
+from .labels import FOUR_CLASS_SET, MEGC3_CLASS_SET, DatasetClassSets, identity_class_set
+from .sheet_loader import SheetLoadSpec, load_sheet_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -64,9 +65,22 @@ CASME3_CLIP_DIR_PATTERNS: tuple[str, ...] = ("{subject}/{filename}/color", "{sub
 #: Subject folder names tried for a numeric Subject cell.
 CASME3_SUBJECT_TEMPLATES: tuple[str, ...] = ("spNO.{n}", "spNO{n}", "{n}")
 
+#: Class sets (``label_id`` order is part of the public contract) and their aliases.
+CASME3_CLASS_SETS = DatasetClassSets.of(
+    "casme3",
+    (
+        identity_class_set(
+            "all", ("happiness", "surprise", "anger", "disgust", "fear", "sadness", "others")
+        ),
+        FOUR_CLASS_SET,
+        MEGC3_CLASS_SET,
+    ),
+    {"3class": "megc3", "7class": "all", "native": "all"},
+)
+
 #: Everything the generic sheet loader needs to know about this layout.
 CASME3_SPEC = SheetLoadSpec(
-    dataset_key="casme3",
+    class_sets=CASME3_CLASS_SETS,
     clip_dir_patterns=CASME3_CLIP_DIR_PATTERNS,
     subject_templates=CASME3_SUBJECT_TEMPLATES,
     sheet_patterns=CASME3_SHEET_PATTERNS,
@@ -103,7 +117,7 @@ def load_casme3(
 
     Returns:
         one row per sample with the columns of
-        :data:`fmanet_hf.data.annotations.SAMPLE_COLUMNS`.
+        :data:`fmanet_hf.data.records.SAMPLE_COLUMNS`.
 
     Raises:
         DatasetError: as :func:`fmanet_hf.data.load_casme2`; also for an offset that
@@ -115,4 +129,4 @@ def load_casme3(
     )
 
 
-__all__ = ["load_casme3", "CASME3_SHEET_PATTERNS", "CASME3_FRAMES_DIRS", "CASME3_CLIP_DIR_PATTERNS"]
+__all__ = ["load_casme3", "CASME3_CLASS_SETS", "CASME3_SHEET_PATTERNS", "CASME3_FRAMES_DIRS", "CASME3_CLIP_DIR_PATTERNS"]

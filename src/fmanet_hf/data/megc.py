@@ -7,7 +7,7 @@ native classes, which are the MEGC classes), then:
   ``samm/006``) so that subjects of different datasets never merge; on the real
   data the composite has 68 subjects (SMIC-HS 16, CASME II 24, SAMM 28);
 - ``dataset`` keeps the part's name, so per-dataset scores are subsets of the
-  composite run (:func:`fmanet_hf.data.loso.per_dataset_subsets`);
+  composite run (:func:`fmanet_hf.data.subject_folds.per_dataset_subsets`);
 - ``sample_id`` is unchanged (it already starts with the part's name).
 
 Rows are ordered SMIC, then CASME II, then SAMM, each in its loader's order.
@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..errors import DatasetError
-from .annotations import check_on_invalid, find_child_dir
 from .casme2 import load_casme2
+from .paths import find_child_dir
+from .row_problems import check_on_invalid
 from .samm import load_samm
 from .smic import load_smic
 
@@ -92,7 +93,7 @@ def load_megc2019(
 
     Returns:
         the composite with the columns of
-        :data:`fmanet_hf.data.annotations.SAMPLE_COLUMNS`; ``subject`` is prefixed by
+        :data:`fmanet_hf.data.records.SAMPLE_COLUMNS`; ``subject`` is prefixed by
         the dataset name.
 
     Raises:
@@ -119,9 +120,8 @@ def load_megc2019(
         if part_root is None:
             logger.warning("megc2019: no %s folder found; the composite is built without it", part)
             continue
-        class_set = "3class" if part == "smic" else "megc3"
         part_dataset = loader(
-            part_root, class_set=class_set, dataset_name=part, on_invalid=on_invalid, **fixed, **extra
+            part_root, class_set="megc3", dataset_name=part, on_invalid=on_invalid, **fixed, **extra
         )
         # Rebuild rather than .map(): a few hundred rows, no cache files, no progress bar.
         columns = part_dataset.to_dict()

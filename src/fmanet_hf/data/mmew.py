@@ -42,7 +42,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from .annotations import SheetLoadSpec, load_sheet_dataset
+from .labels import FOUR_CLASS_SET, MEGC3_CLASS_SET, DatasetClassSets, identity_class_set
+from .sheet_loader import SheetLoadSpec, load_sheet_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -68,9 +69,22 @@ MMEW_SUBJECT_TEMPLATES: tuple[str, ...] = ("S{n:02d}", "S{n}", "{n:02d}", "{n}")
 #: Extra emotion folder names per canonical emotion.
 MMEW_EMOTION_FOLDER_ALIASES: dict[str, tuple[str, ...]] = {"others": ("repression", "other")}
 
+#: Class sets (``label_id`` order is part of the public contract) and their aliases.
+MMEW_CLASS_SETS = DatasetClassSets.of(
+    "mmew",
+    (
+        identity_class_set(
+            "all", ("happiness", "surprise", "anger", "disgust", "fear", "sadness", "others")
+        ),
+        FOUR_CLASS_SET,
+        MEGC3_CLASS_SET,
+    ),
+    {"3class": "megc3", "7class": "all", "native": "all"},
+)
+
 #: Everything the generic sheet loader needs to know about this layout.
 MMEW_SPEC = SheetLoadSpec(
-    dataset_key="mmew",
+    class_sets=MMEW_CLASS_SETS,
     clip_dir_patterns=MMEW_CLIP_DIR_PATTERNS,
     subject_templates=MMEW_SUBJECT_TEMPLATES,
     sheet_patterns=MMEW_SHEET_PATTERNS,
@@ -107,7 +121,7 @@ def load_mmew(
 
     Returns:
         one row per sample with the columns of
-        :data:`fmanet_hf.data.annotations.SAMPLE_COLUMNS`.
+        :data:`fmanet_hf.data.records.SAMPLE_COLUMNS`.
 
     Raises:
         DatasetError: as :func:`fmanet_hf.data.load_casme2`.
@@ -118,4 +132,4 @@ def load_mmew(
     )
 
 
-__all__ = ["load_mmew", "MMEW_SHEET_PATTERNS", "MMEW_FRAMES_DIRS", "MMEW_CLIP_DIR_PATTERNS"]
+__all__ = ["load_mmew", "MMEW_CLASS_SETS", "MMEW_SHEET_PATTERNS", "MMEW_FRAMES_DIRS", "MMEW_CLIP_DIR_PATTERNS"]

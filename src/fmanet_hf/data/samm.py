@@ -36,7 +36,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from .annotations import SheetLoadSpec, load_sheet_dataset
+from .labels import MEGC3_CLASS_SET, DatasetClassSets, identity_class_set
+from .sheet_loader import SheetLoadSpec, load_sheet_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -54,9 +55,23 @@ SAMM_CLIP_DIR_PATTERNS: tuple[str, ...] = ("{subject}/{filename}",)
 #: Subject folder names tried for a numeric Subject cell.
 SAMM_SUBJECT_TEMPLATES: tuple[str, ...] = ("{n:03d}", "{n}")
 
+#: Class sets (``label_id`` order is part of the public contract) and their aliases.
+SAMM_CLASS_SETS = DatasetClassSets.of(
+    "samm",
+    (
+        identity_class_set("5class", ("anger", "contempt", "happiness", "surprise", "others")),
+        MEGC3_CLASS_SET,
+        identity_class_set(
+            "all",
+            ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise", "others"),
+        ),
+    ),
+    {"3class": "megc3", "5": "5class"},
+)
+
 #: Everything the generic sheet loader needs to know about this layout.
 SAMM_SPEC = SheetLoadSpec(
-    dataset_key="samm",
+    class_sets=SAMM_CLASS_SETS,
     clip_dir_patterns=SAMM_CLIP_DIR_PATTERNS,
     subject_templates=SAMM_SUBJECT_TEMPLATES,
     sheet_patterns=SAMM_SHEET_PATTERNS,
@@ -92,7 +107,7 @@ def load_samm(
 
     Returns:
         one row per sample with the columns of
-        :data:`fmanet_hf.data.annotations.SAMPLE_COLUMNS`.
+        :data:`fmanet_hf.data.records.SAMPLE_COLUMNS`.
 
     Raises:
         DatasetError: as :func:`fmanet_hf.data.load_casme2`.
@@ -103,4 +118,4 @@ def load_samm(
     )
 
 
-__all__ = ["load_samm", "SAMM_SHEET_PATTERNS", "SAMM_FRAMES_DIRS"]
+__all__ = ["load_samm", "SAMM_CLASS_SETS", "SAMM_SHEET_PATTERNS", "SAMM_FRAMES_DIRS"]

@@ -36,8 +36,8 @@ with the CASME II offset fixes). Clip folders are then searched with
 ``{subject}/{filename}``.
 
 Frame rate: HS 100 fps, VIS and NIR 25 fps. Class set: the native 3 classes
-negative, positive, surprise (``label_id`` order), named ``"3class"`` (aliases
-``"megc3"``, ``"native"``, ``"all"``).
+negative, positive, surprise (``label_id`` order), which are the MEGC 3 classes, named
+``"megc3"`` as in the other datasets (aliases ``"3class"``, ``"native"``, ``"all"``, ``"3"``).
 """
 
 from __future__ import annotations
@@ -48,33 +48,21 @@ import os
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ..errors import DatasetError
-from .annotations import (
-    FIX_DUPLICATE_ROWS_DROPPED,
-    FIX_LABEL_NORMALISED,
-    FrameFolder,
-    FrameFolderCache,
-    InvalidRowPolicy,
-    LabelTally,
-    RowContext,
-    RowProblem,
-    SampleRecord,
-    _PathEscape,
-    cell_text,
-    check_dataset_name,
-    column_candidates,
+from .cells import cell_text, natural_key
+from .frame_folders import FrameFolder, FrameFolderCache
+from .keyframe_fixes import FIX_DUPLICATE_ROWS_DROPPED, FIX_LABEL_NORMALISED, resolve_key_frames
+from .labels import MEGC3_CLASS_SET, DatasetClassSets, LabelTally, normalise_label
+from .paths import (
+    PathEscape,
     dataset_root,
-    deduplicate_rows,
     find_child_dir,
     locate_clip_dir,
-    natural_key,
-    normalise_label,
-    read_annotation_sheet,
-    records_to_dataset,
-    resolve_class_set,
     resolve_frames_dir,
-    resolve_key_frames,
     subject_folder_candidates,
 )
+from .records import SampleRecord, check_dataset_name, records_to_dataset
+from .row_problems import InvalidRowPolicy, RowContext, RowProblem
+from .sheets import column_candidates, deduplicate_rows, read_annotation_sheet
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -93,6 +81,14 @@ SMIC_CLIP_DIR_PATTERNS: tuple[str, ...] = (
 )
 #: Longest image side used by the ``"max_motion"`` apex estimate (pixels).
 MAX_MOTION_SIDE = 128
+#: Class sets: SMIC's native classes already are the MEGC 3 classes, so its one class
+#: set is ``"megc3"``, as in the other datasets. ``"3class"`` (its canonical name up to
+#: version 0.1.0), ``"native"``, ``"all"`` and ``"3"`` are accepted aliases.
+SMIC_CLASS_SETS = DatasetClassSets.of(
+    "smic",
+    (MEGC3_CLASS_SET,),
+    {"3class": "megc3", "native": "megc3", "all": "megc3", "3": "megc3"},
+)
 
 
 def smic_frames_dirs(variant: str) -> tuple[str, ...]:
@@ -197,7 +193,7 @@ def load_smic(
     *,
     variant: str = "HS",
     sheet: str | os.PathLike | None = None,
-    class_set: str = "3class",
+    class_set: str = "megc3",
     dataset_name: str | None = None,
     frames_dir: str | os.PathLike | None = None,
     on_invalid: str = "raise",
@@ -212,7 +208,7 @@ def load_smic(
         root: the SMIC folder (see the module docstring for the layouts found).
         variant: ``"HS"`` (default, 100 fps), ``"VIS"`` or ``"NIR"`` (25 fps).
         sheet: optional annotation sheet; ``None`` reads labels from the folder tree.
-        class_set: ``"3class"`` (aliases ``"megc3"``, ``"native"``, ``"all"``).
+        class_set: ``"megc3"`` (aliases ``"3class"``, ``"native"``, ``"all"``, ``"3"``).
         dataset_name: ``dataset`` column and ``sample_id`` prefix; default ``"smic"``
             for HS and ``"smic-vis"`` / ``"smic-nir"`` for the others.
         frames_dir: the folder holding ``s1/`` ...; ``None`` tries :func:`smic_frames_dirs`.
@@ -227,7 +223,7 @@ def load_smic(
 
     Returns:
         one row per clip with the columns of
-        :data:`fmanet_hf.data.annotations.SAMPLE_COLUMNS`; ``sheet_row`` is 0 when the
+        :data:`fmanet_hf.data.records.SAMPLE_COLUMNS`; ``sheet_row`` is 0 when the
         folder tree was walked. Rows are sorted by subject, emotion and clip (natural
         order: s2 before s10) in folder mode, in sheet order otherwise.
 
@@ -239,7 +235,7 @@ def load_smic(
     chosen_variant = _check_arguments(variant, apex_method)
     default_name = "smic" if chosen_variant == "HS" else f"smic-{chosen_variant.lower()}"
     name = check_dataset_name(dataset_name or default_name)
-    chosen_set = resolve_class_set("smic", class_set)
+    chosen_set = SMIC_CLASS_SETS.resolve(class_set)
     root_path = dataset_root(root, name)
     frames = resolve_frames_dir(
         root_path, frames_dir, smic_frames_dirs(chosen_variant), dataset_name=name,
@@ -367,7 +363,7 @@ def _records_from_sheet(sheet_path, frames, name, class_set, on_invalid, apex_me
             }
             try:
                 clip_dir, expected, chosen = locate_clip_dir(frames, patterns, fields)
-            except _PathEscape as escape:
+            except PathEscape as escape:
                 raise RowProblem(
                     "the frame folder built from this row escapes the dataset root; refused",
                     escape.path,
@@ -423,4 +419,4 @@ def _records_from_sheet(sheet_path, frames, name, class_set, on_invalid, apex_me
     return records
 
 
-__all__ = ["load_smic", "max_motion_apex", "SMIC_VARIANTS", "SMIC_APEX_METHODS", "smic_frames_dirs"]
+__all__ = ["load_smic", "max_motion_apex", "SMIC_CLASS_SETS", "SMIC_VARIANTS", "SMIC_APEX_METHODS", "smic_frames_dirs"]

@@ -59,7 +59,7 @@ def mmcof_logistic_regression_loso(prepared, *, pool: int = 8, l2: float = 1e-2,
         `pooled_loso_metrics` output (pooled accuracy/UF1/UAR, per fold, per dataset) plus
         ``chance_uar`` (1 / number of classes) and the settings used.
     """
-    from ..data.loso import loso_folds
+    from ..data.subject_folds import loso_folds
 
     columns = prepared.with_format("numpy", columns=["mmcof_values", "label_id"])
     features = mmcof_features(columns["mmcof_values"], pool)

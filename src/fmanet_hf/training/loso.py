@@ -142,7 +142,7 @@ def run_loso(
         FMANetConfigError: impossible schedule or a config that does not fit the data.
         DatasetError: the dataset lacks columns or has fewer than 2 subjects.
     """
-    from ..data.loso import check_loso_folds, loso_folds
+    from ..data.subject_folds import check_loso_folds, loso_folds
 
     if not isinstance(schedule, TrainingSchedule):
         raise FMANetConfigError(

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DatasetError
-from .annotations import natural_key
+from .cells import natural_key
 
 
 @dataclass(frozen=True)
