@@ -39,7 +39,7 @@ def main() -> int:
     from fmanet_hf.data.prepare import prepare_dataset
     from fmanet_hf.image_processing_fmanet import FMANetImageProcessor
     from fmanet_hf.training.collate import PreparedTensors
-    from fmanet_hf.training.commands import DEFAULT_BATCH_SIZE, DEFAULT_LEARNING_RATE, DEFAULT_WEIGHT_DECAY
+    from fmanet_hf.commands.common_flags import DEFAULT_BATCH_SIZE, DEFAULT_LEARNING_RATE, DEFAULT_WEIGHT_DECAY
     from fmanet_hf.training.loso import (
         TrainingObserver,
         TrainingSchedule,

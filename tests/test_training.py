@@ -21,7 +21,7 @@ from training_fixtures import CLASS_NAMES, make_prepared_dataset, tiny_config_kw
 
 from fmanet_hf import ABLATIONS, FMANetForImageClassification, FMANetImageProcessor  # noqa: E402
 from fmanet_hf.errors import DatasetError, FMANetConfigError, FMANetError  # noqa: E402
-from fmanet_hf.training import commands  # noqa: E402
+from fmanet_hf.commands import common_flags as commands  # noqa: E402
 from fmanet_hf.training.collate import (  # noqa: E402
     FMANetDataCollator,
     PreparedTensors,

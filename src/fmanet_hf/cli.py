@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--out", help="write the results JSON here")
     baseline.set_defaults(handler=cmd_baseline)
 
-    from .training.commands import register_training_commands
+    from .commands.common_flags import register_training_commands
 
     register_training_commands(commands)
     from .hub.commands import register_hub_commands

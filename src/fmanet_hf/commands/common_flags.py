@@ -182,7 +182,7 @@ def prepare_from_args(args: argparse.Namespace, accelerator: Any):
 
 def cmd_loso(args: argparse.Namespace) -> int:
     """``fmanet-hf loso``: leave-one-subject-out training and evaluation (see `run_loso`)."""
-    from .loso import run_loso
+    from ..training.loso import run_loso
 
     accelerator = _accelerator(args)
     prepared, processor = prepare_from_args(args, accelerator)
@@ -212,7 +212,7 @@ def cmd_loso(args: argparse.Namespace) -> int:
 
 def cmd_ablate(args: argparse.Namespace) -> int:
     """``fmanet-hf ablate``: every ablation under LOSO, one comparison table (see `run_ablation`)."""
-    from .ablation import run_ablation
+    from ..training.ablation import run_ablation
 
     accelerator = _accelerator(args)
     prepared, _ = prepare_from_args(args, accelerator)
@@ -243,7 +243,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``fmanet-hf train``: fine-tune one model with `transformers.Trainer` (see `train_with_trainer`)."""
-    from .trainer import train_with_trainer
+    from ..training.trainer import train_with_trainer
 
     accelerator = _accelerator(args)
     prepared, processor = prepare_from_args(args, accelerator)
@@ -259,7 +259,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_set, eval_set = prepared.select(train_rows), prepared.select(eval_rows)
     else:
         train_set, eval_set = prepared, None
-    from .loso import resolve_epochs
+    from ..training.loso import resolve_epochs
 
     run = train_with_trainer(
         train_set,
