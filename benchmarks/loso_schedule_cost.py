@@ -34,7 +34,7 @@ def main() -> int:
 
     import torch
 
-    from fmanet_hf.cli import load_dataset_by_name
+    from fmanet_hf.data.registry import load_dataset_by_name
     from fmanet_hf.data.loso import loso_folds
     from fmanet_hf.data.prepare import prepare_dataset
     from fmanet_hf.image_processing_fmanet import FMANetImageProcessor

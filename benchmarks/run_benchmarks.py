@@ -187,7 +187,7 @@ class Context:
     def dataset(self):
         """The ``--data`` set loaded as ``fmanet-hf prepare --dataset synthme`` loads it."""
         if self._dataset is None:
-            from fmanet_hf.cli import load_dataset_by_name
+            from fmanet_hf.data.registry import load_dataset_by_name
 
             self._dataset = load_dataset_by_name("synthme", str(self.args.data), None)
         return self._dataset

@@ -297,7 +297,7 @@ def test_loso_command_end_to_end_on_synthme(tmp_path):
     assert json.loads((out / "results.json").read_text())["folds_resumed"] == 3
     # The processor a cached dataset was prepared with can be recovered from the cache alone.
     from fmanet_hf.data.prepare import prepare_dataset
-    from fmanet_hf.cli import load_dataset_by_name
+    from fmanet_hf.data.registry import load_dataset_by_name
 
     prepared = prepare_dataset(load_dataset_by_name("synthme", str(root), None), saved, tmp_path / "cache" / "prepared", progress=False)
     assert find_prepared_processor(prepared).output_settings() == saved.output_settings()

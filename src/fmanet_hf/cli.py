@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .data.registry import DATASET_NAMES, get_dataset_loader, load_dataset_by_name
 from .errors import FrameCountError, KeyFrameError
 
-LOADERS = ("casme2", "samm", "smic", "mmew", "casme3", "megc2019", "synthme")
 DEFAULT_CACHE = Path(os.environ.get("FMANET_CACHE", Path.home() / ".cache" / "fmanet-hf"))
 
 
@@ -43,12 +43,11 @@ def _print_table(rows: list[list[str]], header: list[str]) -> None:
 
 def _example_clips(cache_dir: Path) -> list[dict]:
     """One SynthME clip per class (made once, then reused) as loader records."""
-    from .data import load_casme2
     from .data.synthetic import generate_synthme
 
     root = cache_dir / "example-synthme"
     generate_synthme(root, subjects=1, samples_per_class=1, seed=0, progress=False)
-    dataset = load_casme2(root, class_set="megc3", dataset_name="synthme")
+    dataset = get_dataset_loader("synthme").load(root)
     return [dataset[i] for i in range(len(dataset))]
 
 
@@ -182,18 +181,6 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_dataset_by_name(name: str, root: str, class_set: str | None):
-    """Call the loader of ``name`` (one of `LOADERS`) on ``root``."""
-    from . import data
-
-    if name == "synthme":
-        return data.load_casme2(root, class_set=class_set or "megc3", dataset_name="synthme")
-    if name == "megc2019":
-        return data.load_megc2019(root)
-    loader = getattr(data, f"load_{name}")
-    return loader(root, class_set=class_set) if class_set else loader(root)
-
-
 def flow_params_argument(text: str) -> dict[str, Any]:
     """``--flow-params``: ``opencv`` (OpenCV's own TV-L1 defaults, what MER papers and runs
     recorded before the faster default ran with) or a JSON object of overrides."""
@@ -310,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(handler=cmd_synth)
 
     prepare = commands.add_parser("prepare", help="compute and cache the model inputs of a dataset")
-    prepare.add_argument("--dataset", choices=LOADERS, default="synthme")
+    prepare.add_argument("--dataset", choices=DATASET_NAMES, default="synthme")
     prepare.add_argument("--root", default="synthme", help="the dataset folder")
     prepare.add_argument("--class-set", help="class set of the loader (e.g. 5class, megc3)")
     prepare.add_argument("--processor", help="folder with a preprocessor_config.json to use")
@@ -322,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(handler=cmd_prepare)
 
     baseline = commands.add_parser("baseline", help="LOSO of a logistic regression on the fixed MM-COF (is the data learnable?)")
-    baseline.add_argument("--dataset", choices=LOADERS, default="synthme")
+    baseline.add_argument("--dataset", choices=DATASET_NAMES, default="synthme")
     baseline.add_argument("--root", default="synthme", help="the dataset folder")
     baseline.add_argument("--class-set", help="class set of the loader (e.g. 5class, megc3)")
     baseline.add_argument("--flow-method", choices=("tvl1", "dis", "farneback"))

@@ -88,10 +88,11 @@ def model_config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import DEFAULT_CACHE, LOADERS, flow_params_argument
+    from ..cli import DEFAULT_CACHE, flow_params_argument
+    from ..data.registry import DATASET_NAMES
 
     group = parser.add_argument_group("data")
-    group.add_argument("--dataset", choices=LOADERS, default="synthme")
+    group.add_argument("--dataset", choices=DATASET_NAMES, default="synthme")
     group.add_argument("--root", default="synthme", help="the dataset folder")
     group.add_argument("--class-set", help="class set of the loader (e.g. 5class, megc3)")
     group.add_argument("--processor", help="folder with a preprocessor_config.json to prepare the inputs with")
@@ -153,7 +154,8 @@ def _accelerator(args: argparse.Namespace):
 
 def prepare_from_args(args: argparse.Namespace, accelerator: Any):
     """(prepared dataset, processor) for ``--dataset/--root/...``; main process first."""
-    from ..cli import load_dataset_by_name, processor_overrides
+    from ..cli import processor_overrides
+    from ..data.registry import load_dataset_by_name
     from ..data.prepare import prepare_dataset
     from ..image_processing_fmanet import FMANetImageProcessor
 
