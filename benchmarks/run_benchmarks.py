@@ -620,7 +620,7 @@ def section_loso(ctx: Context) -> dict[str, Any]:
         argv += ["--quiet"]
     argv += shlex.split(ctx.args.loso_args or "")
     args = build_parser().parse_args(argv)
-    # The command's own handler (commands.cmd_loso): prepare_from_args, then run_loso with
+    # The command's own handler (fmanet_hf.commands.loso.run): prepare_from_args, then run_loso with
     # exactly the arguments `fmanet-hf loso` passes, whatever the CLI's defaults are now.
     status, command_seconds = timed(lambda: args.handler(args))
     if status != 0:

@@ -54,7 +54,7 @@ def test_resolve_epochs_passes_integers_and_refuses_other_words():
 
 
 def test_cli_epochs_and_fold_workers_arguments():
-    from fmanet_hf.commands.common_flags import register_training_commands
+    from fmanet_hf.cli import register_training_commands
 
     parser = argparse.ArgumentParser()
     parsers = register_training_commands(parser.add_subparsers(dest="command"))

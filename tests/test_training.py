@@ -21,7 +21,8 @@ from training_fixtures import CLASS_NAMES, make_prepared_dataset, tiny_config_kw
 
 from fmanet_hf import ABLATIONS, FMANetForImageClassification, FMANetImageProcessor  # noqa: E402
 from fmanet_hf.errors import DatasetError, FMANetConfigError, FMANetError  # noqa: E402
-from fmanet_hf.commands import common_flags as commands  # noqa: E402
+from fmanet_hf.cli import register_training_commands  # noqa: E402
+from fmanet_hf.commands import inputs as commands  # noqa: E402
 from fmanet_hf.training.collate import (  # noqa: E402
     FMANetDataCollator,
     PreparedTensors,
@@ -185,7 +186,7 @@ def test_train_with_trainer_rejects_removed_and_unknown_settings(dataset, tmp_pa
 # --------------------------------------------------------------------------------------
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fmanet-hf")
-    registered = commands.register_training_commands(parser.add_subparsers(dest="command", required=True))
+    registered = register_training_commands(parser.add_subparsers(dest="command", required=True))
     assert set(registered) == {"train", "loso", "ablate"}
     return parser
 
