@@ -34,12 +34,12 @@ def main() -> int:
 
     import torch
 
-    from fmanet_hf.cli import load_dataset_by_name
+    from fmanet_hf.data.registry import load_dataset_by_name
     from fmanet_hf.data.subject_folds import loso_folds
     from fmanet_hf.data.prepare import prepare_dataset
     from fmanet_hf.image_processing_fmanet import FMANetImageProcessor
     from fmanet_hf.training.collate import PreparedTensors
-    from fmanet_hf.training.commands import DEFAULT_BATCH_SIZE, DEFAULT_LEARNING_RATE, DEFAULT_WEIGHT_DECAY
+    from fmanet_hf.commands.common_flags import DEFAULT_BATCH_SIZE, DEFAULT_LEARNING_RATE, DEFAULT_WEIGHT_DECAY
     from fmanet_hf.training.engine import TrainingObserver, deterministic_torch, run_fold
     from fmanet_hf.training.model_config import build_model_config, default_model_factory
     from fmanet_hf.training.schedule import TrainingSchedule

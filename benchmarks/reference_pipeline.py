@@ -22,7 +22,7 @@ Per sample (``preprocess_sample``):
 Reference LOSO (``run_reference_loso``): for each left-out subject, every sample's input
 is computed again, then a fresh `FMANetForImageClassification` (default config, the
 dataset's classes) is trained with the ``fmanet-hf loso`` schedule constants (epochs,
-batch size, learning rate, weight decay from ``fmanet_hf.training.commands``; epochs
+batch size, learning rate, weight decay from ``fmanet_hf.commands.common_flags``; epochs
 ``"auto"`` resolved by the package's own rule, so both pipelines train equally long),
 AdamW at a constant learning rate over all parameters, a shuffling torch ``DataLoader``,
 and the test subject is predicted after the final epoch. A full run takes hours, so the
@@ -166,7 +166,7 @@ def preprocess_all(samples: Sequence[dict[str, Any]], stats: ReferenceStats | No
 # --------------------------------------------------------------------------------------
 def schedule_constants() -> dict[str, Any]:
     """The ``fmanet-hf loso`` schedule defaults (epochs, batch size, learning rate, weight decay)."""
-    from fmanet_hf.training import commands
+    from fmanet_hf.commands import common_flags as commands
 
     return {
         "epochs": commands.DEFAULT_EPOCHS,

@@ -187,7 +187,7 @@ class Context:
     def dataset(self):
         """The ``--data`` set loaded as ``fmanet-hf prepare --dataset synthme`` loads it."""
         if self._dataset is None:
-            from fmanet_hf.cli import load_dataset_by_name
+            from fmanet_hf.data.registry import load_dataset_by_name
 
             self._dataset = load_dataset_by_name("synthme", str(self.args.data), None)
         return self._dataset
@@ -620,7 +620,7 @@ def section_loso(ctx: Context) -> dict[str, Any]:
         argv += ["--quiet"]
     argv += shlex.split(ctx.args.loso_args or "")
     args = build_parser().parse_args(argv)
-    # The command's own handler (commands.cmd_loso): prepare_from_args, then run_loso with
+    # The command's own handler (fmanet_hf.commands.loso.run): prepare_from_args, then run_loso with
     # exactly the arguments `fmanet-hf loso` passes, whatever the CLI's defaults are now.
     status, command_seconds = timed(lambda: args.handler(args))
     if status != 0:

@@ -164,7 +164,7 @@ def test_discover_models_lists_default_then_fmanet_folders_only(model_dirs):
 
 
 def test_register_demo_command_adds_demo_subcommand():
-    from fmanet_hf.demo.commands import cmd_demo, register_demo_command
+    from fmanet_hf.commands.demo import register as register_demo_command, run as cmd_demo
 
     parser = argparse.ArgumentParser(prog="fmanet-hf")
     register_demo_command(parser.add_subparsers(dest="command"))

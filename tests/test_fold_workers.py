@@ -73,7 +73,7 @@ def test_schedule_epochs_auto_is_resolved_from_the_training_size(tmp_path):
 
 
 def test_cli_epochs_and_fold_workers_arguments():
-    from fmanet_hf.training.commands import register_training_commands
+    from fmanet_hf.cli import register_training_commands
 
     parser = argparse.ArgumentParser()
     parsers = register_training_commands(parser.add_subparsers(dest="command"))

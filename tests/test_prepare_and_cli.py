@@ -198,7 +198,7 @@ def test_flow_params_option_selects_opencv_tvl1_or_json(tmp_path):
     """--flow-params opencv reproduces runs made before the faster TV-L1 default."""
     import argparse
 
-    from fmanet_hf.cli import flow_params_argument, processor_overrides
+    from fmanet_hf.commands.common_flags import flow_params_argument, processor_overrides
     from fmanet_hf.errors import FMANetConfigError
     from fmanet_hf.flow import DEFAULT_FLOW_PARAMS, OPENCV_TVL1_PARAMS
     from fmanet_hf.image_processing_fmanet import FMANetImageProcessor

@@ -21,7 +21,8 @@ from training_fixtures import CLASS_NAMES, make_prepared_dataset, tiny_config_kw
 
 from fmanet_hf import ABLATIONS, FMANetForImageClassification, FMANetImageProcessor  # noqa: E402
 from fmanet_hf.errors import DatasetError, FMANetConfigError, FMANetError  # noqa: E402
-from fmanet_hf.training import commands  # noqa: E402
+from fmanet_hf.cli import register_training_commands  # noqa: E402
+from fmanet_hf.commands import inputs as commands  # noqa: E402
 from fmanet_hf.training.collate import (  # noqa: E402
     FMANetDataCollator,
     PreparedTensors,
@@ -186,7 +187,7 @@ def test_train_with_trainer_rejects_removed_and_unknown_settings(dataset, tmp_pa
 # --------------------------------------------------------------------------------------
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fmanet-hf")
-    registered = commands.register_training_commands(parser.add_subparsers(dest="command", required=True))
+    registered = register_training_commands(parser.add_subparsers(dest="command", required=True))
     assert set(registered) == {"train", "loso", "ablate"}
     return parser
 
@@ -298,7 +299,7 @@ def test_loso_command_end_to_end_on_synthme(tmp_path):
     assert json.loads((out / "results.json").read_text())["folds_resumed"] == 3
     # The processor a cached dataset was prepared with can be recovered from the cache alone.
     from fmanet_hf.data.prepare import prepare_dataset
-    from fmanet_hf.cli import load_dataset_by_name
+    from fmanet_hf.data.registry import load_dataset_by_name
 
     prepared = prepare_dataset(load_dataset_by_name("synthme", str(root), None), saved, tmp_path / "cache" / "prepared", progress=False)
     assert find_prepared_processor(prepared).output_settings() == saved.output_settings()

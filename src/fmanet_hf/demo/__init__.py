@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["build_demo", "launch", "launch_blocks", "register_demo_command"]
+__all__ = ["build_demo", "launch", "launch_blocks"]
 
 
 def __getattr__(name: str) -> Any:
@@ -17,8 +17,4 @@ def __getattr__(name: str) -> Any:
         from . import app
 
         return getattr(app, name)
-    if name == "register_demo_command":
-        from .commands import register_demo_command
-
-        return register_demo_command
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

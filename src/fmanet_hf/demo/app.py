@@ -370,13 +370,13 @@ def prepare_examples(cache_dir: str | os.PathLike | None = None) -> list[Example
 
     The folder and arguments match `fmanet-hf predict --example`, so both share one copy.
     """
-    from ..data import load_casme2
+    from ..data.registry import get_dataset_loader
     from ..data.synthetic import generate_synthme
 
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     root = root / "example-synthme"
     generate_synthme(root, subjects=1, samples_per_class=1, seed=0, progress=False)
-    dataset = load_casme2(root, class_set="megc3", dataset_name="synthme")
+    dataset = get_dataset_loader("synthme").load(root)
     examples = []
     for index in range(len(dataset)):
         record = dataset[index]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["export_run", "push_folder", "plan_upload", "render_model_card", "check_model_card", "register_hub_commands"]
+__all__ = ["export_run", "push_folder", "plan_upload", "render_model_card", "check_model_card"]
 
 
 def __getattr__(name: str) -> Any:
@@ -28,8 +28,4 @@ def __getattr__(name: str) -> Any:
         from . import cards
 
         return getattr(cards, name)
-    if name == "register_hub_commands":
-        from .commands import register_hub_commands
-
-        return register_hub_commands
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

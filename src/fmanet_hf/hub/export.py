@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_directory, atomic_write_json, atomic_write_text
+from ..data.registry import get_dataset_loader
 from ..errors import CheckpointError
 from .cards import CARD_DATASETS, CardInputs, card_context, check_model_card, detect_card_dataset, file_sha256, render_model_card
 
@@ -96,8 +97,7 @@ def _loso_command(run_config: dict[str, Any], results: dict[str, Any], processor
             f"{arguments.get('samples_per_class')} --frames-per-clip {arguments.get('frames_per_clip')} --seed {manifest.get('seed')}"
             f"   # SynthME generator {manifest.get('generator_version')}, faces: {', '.join(arguments.get('face_sources') or [])}"
         )
-    loader = "megc2019" if dataset_key == "megc2019" else dataset_key
-    parts = ["fmanet-hf loso", f"--dataset {loader}", f"--root {data_arg}"]
+    parts = ["fmanet-hf loso", f"--dataset {get_dataset_loader(dataset_key).name}", f"--root {data_arg}"]
     defaults = FMANetImageProcessor().output_settings()
     if processor_settings.get("flow_method") != defaults["flow_method"]:
         parts.append(f"--flow-method {processor_settings['flow_method']}")

@@ -1,22 +1,20 @@
-"""The ``export`` and ``push`` subcommands of ``fmanet-hf``.
+"""``fmanet-hf export``: turn a LOSO run into a Hub-ready model folder with a model card.
 
     fmanet-hf export RUN_DIR OUT_DIR [--dataset casme2] [--include-folds] [--repo-id user/name]
-    fmanet-hf push OUT_DIR --repo-id user/name [--private] [--dry-run]
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from typing import Any
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """``fmanet-hf export``: see `fmanet_hf.hub.export.export_run`."""
-    from .cards import CARD_DATASETS
-    from .export import export_run
-    from .push import format_plan, plan_upload
+    from ..hub.cards import CARD_DATASETS
+    from ..hub.export import export_run
+    from ..hub.push import format_plan, plan_upload
 
     command = ["fmanet-hf export RUN_DIR OUT_DIR"]
     if args.dataset:
@@ -51,30 +49,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_push(args: argparse.Namespace) -> int:
-    """``fmanet-hf push``: see `fmanet_hf.hub.push.push_folder`."""
-    from .push import format_plan, push_folder
-
-    result = push_folder(
-        args.folder,
-        args.repo_id,
-        private=args.private,
-        dry_run=args.dry_run,
-        token=args.token,
-        commit_message=args.message,
-        revision=args.revision,
-    )
-    print(format_plan(result.items))
-    if result.dry_run:
-        print(f"\nDry run: nothing was uploaded. Without --dry-run these files go to https://huggingface.co/{result.repo_id}.")
-    else:
-        print(f"\nUploaded to {result.repo_url or result.repo_id}" + (f" ({result.commit_url})" if result.commit_url else "") + ".")
-    return 0
-
-
-def register_hub_commands(subparsers: Any) -> dict[str, argparse.ArgumentParser]:
-    """Add ``export`` and ``push`` to an ``argparse`` subparsers object (``handler`` defaults set)."""
-    from .cards import CARD_DATASETS, TEMPLATE_DIR_ENV
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``export`` to the ``fmanet-hf`` subcommands; returns its parser."""
+    from ..hub.cards import CARD_DATASETS, TEMPLATE_DIR_ENV
 
     export = subparsers.add_parser(
         "export", help="turn a LOSO run into a Hub-ready model folder with a model card",
@@ -91,22 +68,8 @@ def register_hub_commands(subparsers: Any) -> dict[str, argparse.ArgumentParser]
     export.add_argument("--data-root", help="the dataset folder (SynthME: its manifest gives the exact synth command)")
     export.add_argument("--template-dir", help=f"card templates (default: the source tree's hub_cards/ or ${TEMPLATE_DIR_ENV})")
     export.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
-    export.set_defaults(handler=cmd_export)
-
-    push = subparsers.add_parser(
-        "push", help="upload an exported folder to the Hugging Face Hub",
-        description="Create the model repo (if needed) and upload the folder in one commit. The token comes from "
-        "--token, $HF_TOKEN or `hf auth login`.",
-    )
-    push.add_argument("folder", help="a folder written by `fmanet-hf export`")
-    push.add_argument("--repo-id", required=True, help="user/name or org/name")
-    push.add_argument("--private", action="store_true", help="create the repo private")
-    push.add_argument("--dry-run", action="store_true", help="list what would be uploaded, with sizes; upload nothing")
-    push.add_argument("--token", help="Hub token (default: $HF_TOKEN or the stored login)")
-    push.add_argument("--message", help="commit message")
-    push.add_argument("--revision", help="branch to commit to (default: main)")
-    push.set_defaults(handler=cmd_push)
-    return {"export": export, "push": push}
+    export.set_defaults(handler=run)
+    return export
 
 
-__all__ = ["cmd_export", "cmd_push", "register_hub_commands"]
+__all__ = ["register", "run"]

@@ -1,17 +1,17 @@
 """``fmanet-hf demo``: serve the Gradio demo locally.
 
-`register_demo_command` adds the subcommand to the ``fmanet-hf`` parser; gradio is imported
-only when the command runs, so the rest of the CLI works without it.
+gradio is imported only when the command runs, so the rest of the CLI works without it.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Build the demo and serve it until interrupted."""
-    from .app import launch
+    from ..demo.app import launch
 
     launch(
         args.model or None,
@@ -25,7 +25,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_demo_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``demo`` to the ``fmanet-hf`` subcommands; returns its parser."""
     demo = subparsers.add_parser(
         "demo",
@@ -44,5 +44,8 @@ def register_demo_command(subparsers: argparse._SubParsersAction) -> argparse.Ar
     demo.add_argument("--no-examples", action="store_true", help="do not render the SynthME examples")
     demo.add_argument("--concurrency", type=int, default=1, help="processing jobs at once; others wait in the queue")
     demo.add_argument("--max-file-size", default="20mb", help="upload limit per file, e.g. 20mb")
-    demo.set_defaults(handler=cmd_demo)
+    demo.set_defaults(handler=run)
     return demo
+
+
+__all__ = ["register", "run"]

@@ -1,0 +1,55 @@
+"""``fmanet-hf ablate``: every ablation under the same LOSO schedule, one comparison table.
+
+    fmanet-hf ablate --dataset synthme --root synthme --out runs/synthme-ablation --epochs 15
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from . import inputs
+from .common_flags import add_loso_arguments, add_schedule_arguments, add_training_data_arguments
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare the dataset and run the ablations (see `fmanet_hf.training.ablation.run_ablation`)."""
+    from ..training.ablation import run_ablation
+
+    accelerator = inputs.training_accelerator(args)
+    prepared, _ = inputs.prepare_from_args(args, accelerator)
+    names = [n.strip() for n in args.ablations.split(",") if n.strip()] if args.ablations else None
+    summary = run_ablation(
+        prepared,
+        out_dir=args.out,
+        schedule=inputs.schedule_from_args(args),
+        seed=args.seed,
+        base_config=inputs.model_config_from_args(args) or None,
+        ablations=names,
+        progress=not args.quiet,
+        accelerator=accelerator,
+        record_leaky_best_epoch=args.record_leaky_best_epoch,
+        fold_parallel=args.fold_parallel,
+        fold_workers=args.fold_workers,
+    )
+    if args.quiet and accelerator.is_main_process:
+        print(summary["markdown"])
+    return 0
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``ablate`` to the ``fmanet-hf`` subcommands; returns its parser."""
+    ablate = subparsers.add_parser(
+        "ablate", help="run every ablation under LOSO and write one comparison table",
+        description="Run full, single_phase, fixed_fusion, no_modulation and no_attention under the same LOSO "
+        "schedule; writes ablation.md and ablation.json (deltas vs full).",
+    )
+    add_training_data_arguments(ablate)
+    add_schedule_arguments(ablate, out_help="folder: one LOSO run per ablation under it, plus the tables")
+    add_loso_arguments(ablate)
+    ablate.add_argument("--ablations", help="comma-separated subset (default: all; full always runs)")
+    ablate.set_defaults(handler=run)
+    return ablate
+
+
+__all__ = ["register", "run"]

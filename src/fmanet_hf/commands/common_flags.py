@@ -1,0 +1,189 @@
+"""The flags several ``fmanet-hf`` commands share, each declared once, and their argument types.
+
+- ``--dataset/--root/--class-set`` (`add_dataset_arguments`): prepare, baseline, train, loso, ablate;
+- ``--flow-method/--flow-params`` (`add_flow_arguments`; `flow_params_argument` parses
+  ``--flow-params``, `processor_overrides` turns both into processor arguments);
+- the data, training and LOSO groups of train, loso and ablate (`add_training_data_arguments`,
+  `add_schedule_arguments`, `add_loso_arguments`) and the schedule defaults;
+- argparse types: `positive_int`, `epochs_argument`, `assignment_argument`.
+
+Importing this module is cheap: the processor, datasets and torch are imported by the
+functions that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..data.registry import DATASET_NAMES
+
+#: Where prepared inputs (``<cache>/prepared``) and the built-in example clips are kept.
+DEFAULT_CACHE = Path(os.environ.get("FMANET_CACHE", Path.home() / ".cache" / "fmanet-hf"))
+
+#: Defaults of the schedule options (docs/training.md says where they come from). "auto":
+#: about 120 optimiser steps per model (`fmanet_hf.training.loso.auto_epochs`): 15 epochs
+#: on a 12-subject SynthME LOSO, 5 on a MEGC-size one.
+DEFAULT_EPOCHS = "auto"
+DEFAULT_BATCH_SIZE = 16
+DEFAULT_LEARNING_RATE = 2e-3
+DEFAULT_WEIGHT_DECAY = 1e-4
+
+FLOW_METHODS = ("tvl1", "dis", "farneback")
+
+
+# --------------------------------------------------------------------------------------
+# Argument types
+# --------------------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    """An integer >= 1 (``--top-k``, ``--fold-workers``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def epochs_argument(text: str) -> int | str:
+    """``--epochs``: an integer >= 1 or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'auto', got {text!r}") from None
+
+
+def assignment_argument(text: str) -> tuple[str, Any]:
+    """``--set KEY=VALUE``: (key, JSON value, or the bare word when it is not JSON)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw  # a bare word such as gelu
+    return key.strip(), value
+
+
+def flow_params_argument(text: str) -> dict[str, Any]:
+    """``--flow-params``: ``opencv`` (OpenCV's own TV-L1 defaults, what MER papers and runs
+    recorded before the faster default ran with) or a JSON object of overrides."""
+    from ..flow import OPENCV_TVL1_PARAMS
+
+    if text.strip().lower() == "opencv":
+        return dict(OPENCV_TVL1_PARAMS)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected 'opencv' or a JSON object such as '{{\"nscales\": 5}}', got {text!r}")
+    return value
+
+
+def processor_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """FMANetImageProcessor arguments of ``--flow-method`` and ``--flow-params``."""
+    overrides: dict[str, Any] = {}
+    if getattr(args, "flow_method", None):
+        overrides["flow_method"] = args.flow_method
+    if getattr(args, "flow_params", None):
+        overrides["flow_params"] = args.flow_params
+    return overrides
+
+
+# --------------------------------------------------------------------------------------
+# Flags (``parser`` may be an argparse parser or an argument group)
+# --------------------------------------------------------------------------------------
+def add_dataset_arguments(parser: Any) -> None:
+    """``--dataset`` (a name of `fmanet_hf.data.registry`), ``--root``, ``--class-set``."""
+    parser.add_argument("--dataset", choices=DATASET_NAMES, default="synthme")
+    parser.add_argument("--root", default="synthme", help="the dataset folder")
+    parser.add_argument("--class-set", help="class set of the loader (e.g. 5class, megc3)")
+
+
+def add_flow_arguments(parser: Any) -> None:
+    """``--flow-method`` and ``--flow-params`` (see `processor_overrides`)."""
+    parser.add_argument("--flow-method", choices=FLOW_METHODS, help="optical flow (default: tvl1)")
+    parser.add_argument(
+        "--flow-params", type=flow_params_argument,
+        help="'opencv' (OpenCV's own TV-L1 defaults, as in published pipelines) or a JSON object of flow-solver settings",
+    )
+
+
+def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``data`` group of train, loso and ablate: the dataset and how its inputs are prepared."""
+    group = parser.add_argument_group("data")
+    add_dataset_arguments(group)
+    group.add_argument("--processor", help="folder with a preprocessor_config.json to prepare the inputs with")
+    add_flow_arguments(group)
+    group.add_argument("--size", type=int, help="side of pixel_values in pixels (default: the processor's, 64)")
+    group.add_argument("--num-proc", type=int, default=None, help="preparation worker processes (default: all cores)")
+    group.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="prepared inputs go to <cache-dir>/prepared")
+
+
+def add_schedule_arguments(parser: argparse.ArgumentParser, *, out_help: str) -> None:
+    """The ``training`` group of train, loso and ablate: output folder, schedule, model config."""
+    group = parser.add_argument_group("training")
+    group.add_argument("--out", required=True, help=out_help)
+    group.add_argument(
+        "--epochs", type=epochs_argument, default=DEFAULT_EPOCHS,
+        help="training epochs, or 'auto' (default): about 120 optimiser steps per model, from the data's size",
+    )
+    group.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="global batch size")
+    group.add_argument("--lr", type=float, default=DEFAULT_LEARNING_RATE, help="peak learning rate")
+    group.add_argument("--weight-decay", type=float, default=DEFAULT_WEIGHT_DECAY)
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--class-weighting", choices=("none", "balanced"), default="none")
+    group.add_argument("--config", help="FMANetConfig arguments: a JSON file, or a folder with config.json")
+    group.add_argument(
+        "--set", action="append", type=assignment_argument, metavar="KEY=VALUE",
+        help="override one FMANetConfig argument (JSON value), e.g. --set hidden_sizes=[32,64]; repeatable",
+    )
+    group.add_argument("--cpu", action="store_true", help="train on CPU even when a GPU is available")
+    group.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+
+
+def add_loso_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``LOSO`` group of loso and ablate."""
+    group = parser.add_argument_group("LOSO")
+    group.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
+    group.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine")
+    group.add_argument(
+        "--record-leaky-best-epoch", action="store_true",
+        help="also record the per-fold best epoch chosen ON THE TEST SUBJECT (leaky; labelled; for comparison only)",
+    )
+    group.add_argument(
+        "--fold-parallel", action="store_true",
+        help="with several processes, give each process whole folds instead of splitting batches",
+    )
+    group.add_argument(
+        "--fold-workers", type=positive_int, default=1,
+        help="single process: train this many folds at once in worker processes (CPU: cores split between "
+        "them, e.g. the number of cores; GPU: they share it). Default 1",
+    )
+
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_CACHE",
+    "DEFAULT_EPOCHS",
+    "DEFAULT_LEARNING_RATE",
+    "DEFAULT_WEIGHT_DECAY",
+    "FLOW_METHODS",
+    "add_dataset_arguments",
+    "add_flow_arguments",
+    "add_loso_arguments",
+    "add_schedule_arguments",
+    "add_training_data_arguments",
+    "assignment_argument",
+    "epochs_argument",
+    "flow_params_argument",
+    "positive_int",
+    "processor_overrides",
+]

@@ -1,0 +1,108 @@
+"""What the shared flags build: the processor, the prepared dataset, the model config and the
+accelerator of a command.
+
+``prepare``, ``baseline``, ``train``, ``loso`` and ``ablate`` load a dataset by name
+(`fmanet_hf.data.registry`) and prepare it once into the shared cache
+(``<cache-dir>/prepared``). The training commands run under ``accelerate launch`` /
+``torchrun`` too (docs/training.md): the main process prepares the data first, the others
+then read the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import FMANetConfigError
+from .common_flags import processor_overrides
+
+
+def schedule_from_args(args: argparse.Namespace):
+    """The `TrainingSchedule` of ``--epochs``, ``--batch-size``, ``--lr``, ``--weight-decay``,
+    ``--class-weighting`` and (``loso``/``ablate``) ``--optimizer``, ``--lr-schedule``."""
+    from ..training.schedule import TrainingSchedule
+
+    return TrainingSchedule(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        optimizer=args.optimizer,
+        lr_schedule=args.lr_schedule,
+        class_weighting=args.class_weighting,
+    )
+
+
+def processor_from_args(args: argparse.Namespace):
+    """The `FMANetImageProcessor` of ``--processor`` (a saved folder) or of ``--flow-method``,
+    ``--flow-params`` and ``--size`` (for the commands that have them)."""
+    from ..image_processing_fmanet import FMANetImageProcessor
+
+    size = getattr(args, "size", None)
+    if getattr(args, "processor", None):
+        processor = FMANetImageProcessor.from_pretrained(args.processor)
+        if size:
+            processor.size = {"height": size, "width": size}
+            processor.validate_settings()
+        return processor
+    overrides: dict[str, Any] = processor_overrides(args)
+    if size:
+        overrides["size"] = {"height": size, "width": size}
+    return FMANetImageProcessor(**overrides)
+
+
+def prepare_from_args(args: argparse.Namespace, accelerator: Any):
+    """(prepared dataset, processor) for ``--dataset/--root/...``; main process first."""
+    from ..data.prepare import prepare_dataset
+    from ..data.registry import load_dataset_by_name
+
+    dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
+    processor = processor_from_args(args)
+    # The main process computes (or finds) the cache; the others then only read it.
+    with accelerator.main_process_first():
+        prepared = prepare_dataset(
+            dataset,
+            processor,
+            Path(args.cache_dir) / "prepared",
+            num_proc=args.num_proc,
+            progress=not args.quiet and accelerator.is_main_process,
+        )
+    return prepared, processor
+
+
+def model_config_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The model-config dict of ``--config`` (a JSON file, or a folder holding config.json),
+    ``--ablation`` and ``--set KEY=VALUE`` (applied in that order)."""
+    from ..configuration_fmanet import ABLATIONS
+
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        path = Path(args.config)
+        if path.is_dir():
+            path = path / "config.json"
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise FMANetConfigError(f"--config {args.config}: cannot read a JSON config ({error}).") from None
+        if not isinstance(values, dict):
+            raise FMANetConfigError(f"--config {args.config} must hold a JSON object of FMANetConfig arguments.")
+    ablation = getattr(args, "ablation", None)
+    if ablation:
+        if ablation not in ABLATIONS:
+            raise FMANetConfigError(f"--ablation {ablation!r} is unknown; choose from {list(ABLATIONS)}.")
+        values.update(ABLATIONS[ablation])
+    for key, value in getattr(args, "set", None) or []:
+        values[key] = value
+    return values
+
+
+def training_accelerator(args: argparse.Namespace):
+    """The `accelerate.Accelerator` of a training command (``--cpu`` forces the CPU)."""
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=bool(args.cpu))
+
+
+__all__ = ["model_config_from_args", "prepare_from_args", "processor_from_args", "training_accelerator"]
