@@ -4,7 +4,7 @@ Importing the package registers FMANet with the transformers Auto classes
 (``AutoConfig``, ``AutoModel``, ``AutoModelForImageClassification``, ``AutoImageProcessor``).
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 

@@ -35,7 +35,7 @@ def register_training_commands(subparsers: Any) -> dict[str, argparse.ArgumentPa
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``fmanet-hf`` parser with every command of `fmanet_hf.commands.COMMANDS`."""
-    from . import __version__
+    from .version import __version__
 
     parser = argparse.ArgumentParser(prog="fmanet-hf", description="FMANet micro-expression recognition.")
     parser.add_argument("--version", action="version", version=f"fmanet-hf {__version__}")

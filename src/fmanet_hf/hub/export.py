@@ -277,7 +277,7 @@ def export_run(
         card = render_model_card(dataset_key, card_context(inputs), results, model_name=model_name, template_dir=template_dir)
         check_model_card(card, results)
         atomic_write_text(staging / "README.md", card)
-        from .. import __version__
+        from ..version import __version__
 
         atomic_write_json(
             staging / PROVENANCE_NAME,

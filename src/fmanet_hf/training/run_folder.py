@@ -143,7 +143,7 @@ def software_versions() -> dict[str, str]:
     import torch
     import transformers
 
-    from .. import __version__
+    from ..version import __version__
 
     versions = {
         "fmanet_hf": __version__,
