@@ -112,7 +112,8 @@ REAL_PEOPLE: tuple[Person, ...] = (
     Person(
         "zidane", "photograph", "ultralytics", "ultralytics", "assets/zidane.jpg",
         licence="AGPL-3.0 (the ultralytics package licence; no exclusion for its assets)",
-        note="press photograph of Zinedine Zidane: third-party rights may apply",
+        note="press photograph: third-party rights may apply. The id is the file's name: dlib finds one frontal "
+        "face in it, the grey-haired man on the right, not the shouting man in profile",
         install=_ULTRALYTICS_INSTALL,
     ),
 )

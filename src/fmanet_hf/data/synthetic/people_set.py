@@ -61,7 +61,8 @@ class PeopleSet:
         subjects: one manifest record per subject: person, group, kind, parents, sources,
             licences, provenance and its sessions with their neutral landmarks.
         face_sources: one record per photograph file used (package, version, file, sha256,
-            licence, the people taken from it).
+            licence, and ``people``: the real people whose face was taken from it, morph
+            parents included).
     """
 
     rows: list[dict[str, Any]]
