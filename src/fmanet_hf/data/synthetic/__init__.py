@@ -52,6 +52,15 @@ Coordinates: (x, y) pixels, x right, y down. A *forward displacement field* is a
 (H, W, 2) float32 array (dx, dy): the content at pixel x moves to x + D(x).
 
 The figure of example clips is :func:`render_synthme_figure` (:mod:`.figure`).
+
+**SynthME 2.0** (``generate_synthme(..., generator_version="2.0", people="loso")``): one
+subject = one person. People (:mod:`.people`) are real face photographs whose package states
+a licence that covers them, or landmark morphs of two of them (:mod:`.morph`), in fixed
+groups (``loso``, ``pretrain``, ``examples``); faces are found and cropped by
+:mod:`.person_faces`; each person is seen in three sessions (:mod:`.sessions`); a share of
+negative clips are masked, so only their apex->offset phase tells the class
+(:mod:`.clips`); :mod:`.people_set` renders the set. The 1.x description above applies
+otherwise, and 1.x output is unchanged.
 """
 
 from .au_motion import (
@@ -63,6 +72,7 @@ from .au_motion import (
     au_displacement_field,
     temporal_profile,
 )
+from .clips import DEFAULT_MASKED_FRACTION, PersonSampleParameters, draw_person_sample
 from .emotions import MEGC3_CLASSES, NATIVE_EMOTIONS, NATIVE_TO_MEGC3, NEGATIVE_EMOTIONS
 from .faces import FaceSource, available_face_sources
 from .figure import render_synthme_figure
@@ -71,6 +81,8 @@ from .generate import (
     FRAME_RATE_FPS,
     FRAMES_FOLDER,
     GENERATOR_VERSION,
+    GENERATOR_VERSION_2,
+    GENERATOR_VERSIONS,
     JPEG_QUALITY,
     MANIFEST_NAME,
     SHEET_COLUMNS,
@@ -94,7 +106,11 @@ from .parameters import (
     SampleParameters,
     SubjectVariant,
 )
+from .morph import morph_faces
+from .people import LEFT_OUT_SOURCES, PEOPLE, PERSON_GROUPS, LeftOutSource, Person, resolve_people
+from .person_faces import PersonFace, load_person_face
 from .renderer import backward_displacement, warp_backward
+from .sessions import SESSIONS_PER_PERSON, PersonSession, draw_sessions
 
 __all__ = [
     "ACTION_UNITS",
@@ -102,6 +118,7 @@ __all__ = [
     "BLINK_AMPLITUDE_IOD",
     "BLINK_PROBABILITY",
     "DATASET_NAME",
+    "DEFAULT_MASKED_FRACTION",
     "DISTRACTOR_AUS",
     "DISTRACTOR_PROBABILITY",
     "DISTRACTOR_WEIGHT_RANGE",
@@ -110,9 +127,12 @@ __all__ = [
     "FRAME_RATE_FPS",
     "GAIN_DRIFT_MAX",
     "GENERATOR_VERSION",
+    "GENERATOR_VERSIONS",
+    "GENERATOR_VERSION_2",
     "HEAD_ROTATION_MAX_DEG",
     "HEAD_TRANSLATION_MAX_PX",
     "JPEG_QUALITY",
+    "LEFT_OUT_SOURCES",
     "MANIFEST_NAME",
     "MEGC3_CLASSES",
     "MIRROR_68",
@@ -121,11 +141,19 @@ __all__ = [
     "NEGATIVE_EMOTIONS",
     "NOISE_SIGMA_RANGE",
     "OFFSET_DRIFT_MAX",
+    "PEOPLE",
+    "PERSON_GROUPS",
     "RESIDUAL_RANGE",
     "SHEET_COLUMNS",
+    "SESSIONS_PER_PERSON",
     "SHEET_STEM",
     "ActionUnit",
     "FaceSource",
+    "LeftOutSource",
+    "Person",
+    "PersonFace",
+    "PersonSampleParameters",
+    "PersonSession",
     "Pull",
     "SampleParameters",
     "SubjectVariant",
@@ -133,8 +161,13 @@ __all__ = [
     "au_displacement_field",
     "available_face_sources",
     "backward_displacement",
+    "draw_person_sample",
+    "draw_sessions",
     "generate_synthme",
+    "load_person_face",
+    "morph_faces",
     "render_synthme_figure",
+    "resolve_people",
     "temporal_profile",
     "warp_backward",
 ]

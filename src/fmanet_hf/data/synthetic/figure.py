@@ -70,6 +70,18 @@ def _pick_samples(samples: list[dict[str, Any]], classes: Sequence[str] | None) 
     return picked
 
 
+def _neutral_landmarks(manifest: dict[str, Any]) -> dict[tuple[int, int | None], np.ndarray]:
+    """(subject, session) -> (68, 2) neutral landmarks; session None for 1.x (one neutral per subject)."""
+    out: dict[tuple[int, int | None], np.ndarray] = {}
+    for subject in manifest["subjects"]:
+        if "neutral_landmarks" in subject:
+            out[(subject["subject"], None)] = np.asarray(subject["neutral_landmarks"], np.float64)
+        for session in subject.get("sessions", []):
+            if "neutral_landmarks" in session:
+                out[(subject["subject"], session["session"])] = np.asarray(session["neutral_landmarks"], np.float64)
+    return out
+
+
 def _load_gray(path: Path) -> np.ndarray:
     from ...frames import to_gray_float
 
@@ -187,7 +199,7 @@ def render_synthme_figure(
     root = Path(root)
     manifest = _read_manifest(root)
     picked = _pick_samples(manifest["samples"], classes)
-    landmarks_of = {s["subject"]: np.asarray(s["neutral_landmarks"], np.float64) for s in manifest["subjects"]}
+    landmarks_of = _neutral_landmarks(manifest)
 
     columns = ("onset", "apex", "offset", "flow onset→apex", "flow apex→offset")
     figure = Figure(figsize=(2.3 * len(columns) + 1.2, 2.55 * len(picked) + 0.9), dpi=dpi)
@@ -207,8 +219,9 @@ def render_synthme_figure(
 
         height, width = onset.shape
         y0, y1, x0, x1 = 0, height, 0, width
-        if face_crop and sample["subject"] in landmarks_of:
-            points = landmarks_of[sample["subject"]]
+        key = (sample["subject"], sample.get("session"))
+        if face_crop and key in landmarks_of:
+            points = landmarks_of[key]
             margin_x = 0.12 * (points[:, 0].max() - points[:, 0].min())
             top = points[:, 1].min() - 0.45 * (points[:, 1].max() - points[:, 1].min())
             x0, x1 = int(max(0, points[:, 0].min() - margin_x)), int(min(width, points[:, 0].max() + margin_x))

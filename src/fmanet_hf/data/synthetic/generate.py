@@ -13,10 +13,9 @@ build). See :mod:`fmanet_hf.data.synthetic` for what one clip is made of.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -24,33 +23,36 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import cv2
 import numpy as np
 
 from ...errors import DatasetError, FMANetConfigError
+from .clips import DEFAULT_MASKED_FRACTION
 from .emotions import MEGC3_CLASSES, NATIVE_EMOTIONS, NATIVE_TO_MEGC3
 from .faces import BUILTIN_FACE_PACKAGES, FaceSource, available_face_sources, load_source_face
+from .layout import (
+    DATASET_NAME,
+    FRAME_RATE_FPS,
+    FRAMES_FOLDER,
+    JPEG_QUALITY,
+    MANIFEST_NAME,
+    SHEET_COLUMNS,
+    SHEET_STEM,
+    file_sha256,
+    package_version,
+    write_jpeg,
+)
 from .parameters import STREAM_ORDER, STREAM_SUBJECT, SubjectVariant, draw_sample, draw_subject_variant
+from .people import resolve_people
+from .people_set import PeopleSetSettings, render_people_set
 from .renderer import render_clip, render_subject
 
 logger = logging.getLogger(__name__)
 
+# The version written in the manifest; ``generator_version`` takes the short form.
 GENERATOR_VERSION = "1.1.0"
-DATASET_NAME = "synthme"
-FRAME_RATE_FPS = 200
-FRAMES_FOLDER = "CASME2_RAW_selected"
-SHEET_STEM = "CASME2-coding-synthme"
-MANIFEST_NAME = "synthme_manifest.json"
-SHEET_COLUMNS = (
-    "Subject",
-    "Filename",
-    "OnsetFrame",
-    "ApexFrame",
-    "OffsetFrame",
-    "Action Units",
-    "Estimated Emotion",
-)
-JPEG_QUALITY = 95
+GENERATOR_VERSION_2 = "2.0.0"
+GENERATOR_VERSIONS = {"1.1": GENERATOR_VERSION, "2.0": GENERATOR_VERSION_2}
+DEFAULT_SUBJECTS = 12
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class SynthMEInfo:
         emotion_counts: clips per native emotion label.
         face_sources: names of the photographs used.
         reused: True when an identical existing dataset was found and nothing was written.
+        generator_version: the version written in the manifest (``"1.1.0"``, ``"2.0.0"``).
+        people: 2.0: the person id of each subject, in subject order (empty for 1.x).
     """
 
     root: Path
@@ -81,6 +85,8 @@ class SynthMEInfo:
     emotion_counts: dict[str, int]
     face_sources: tuple[str, ...]
     reused: bool = False
+    generator_version: str = GENERATOR_VERSION
+    people: tuple[str, ...] = ()
 
 
 def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
@@ -157,30 +163,6 @@ def _select_sources(face_sources: Sequence[str] | None) -> list[FaceSource]:
     return found
 
 
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _package_version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _write_jpeg(path: Path, image: np.ndarray) -> None:
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:  # pragma: no cover - OpenCV only fails on impossible inputs
-        raise DatasetError(f"OpenCV could not encode {path} as JPEG.")
-    path.write_bytes(encoded.tobytes())
-
-
 def _write_sheet(root: Path, rows: list[dict[str, Any]]) -> tuple[Path, Path]:
     import pandas as pd
 
@@ -223,13 +205,37 @@ def _info_from_manifest(root: Path, manifest: dict[str, Any], reused: bool) -> S
         emotion_counts=dict(sorted(emotion_counts.items())),
         face_sources=tuple(s["name"] for s in manifest["face_sources"]),
         reused=reused,
+        generator_version=str(manifest.get("generator_version", GENERATOR_VERSION)),
+        people=tuple(s["person"] for s in manifest["subjects"] if "person" in s),
     )
+
+
+def _check_generator_version(generator_version: Any) -> str:
+    full_forms = {full: full for full in GENERATOR_VERSIONS.values()}
+    version = GENERATOR_VERSIONS.get(generator_version, full_forms.get(generator_version)) if isinstance(generator_version, str) else None
+    if version is None:
+        raise FMANetConfigError(
+            f"Unknown generator_version {generator_version!r}. Use one of {sorted(GENERATOR_VERSIONS)}: "
+            "'1.1' (subjects are variants of a few photographs) or '2.0' (one subject = one person)."
+        )
+    return version
+
+
+def _check_masked_fraction(masked_fraction: Any) -> float:
+    if isinstance(masked_fraction, bool) or not isinstance(masked_fraction, (int, float, np.integer, np.floating)):
+        raise FMANetConfigError(f"masked_fraction must be a number in [0, 1], got {masked_fraction!r}.")
+    value = float(masked_fraction)
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise FMANetConfigError(f"masked_fraction must be in [0, 1] (the share of negative clips that are masked), got {value}.")
+    return value
 
 
 def generate_synthme(
     out_dir: str | os.PathLike,
     *,
-    subjects: int = 12,
+    generator_version: str = "1.1",
+    people: str | Sequence[str] | None = None,
+    subjects: int | None = None,
     samples_per_class: int = 4,
     classes: Sequence[str] = MEGC3_CLASSES,
     frames_per_clip: int = 11,
@@ -238,6 +244,7 @@ def generate_synthme(
     amplitude_px: tuple[float, float] = (0.4, 2.0),
     grayscale: bool = False,
     face_sources: Sequence[str] | None = None,
+    masked_fraction: float | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> SynthMEInfo:
@@ -250,10 +257,22 @@ def generate_synthme(
     leaves a half-written dataset. Clip folder numbers are shuffled per subject, so a name
     says nothing about the class.
 
+    Two generator versions exist. ``"1.1"`` (the default, byte-identical to earlier
+    releases for the same arguments) makes ``subjects`` subjects as variants of the few
+    photographs found. ``"2.0"`` makes one subject per PERSON (``people``): real people
+    from package photographs whose licence covers them, and landmark morphs of two of
+    them, each seen in three sessions; a share of negative clips are masked (a smile
+    first, suppression AUs after the apex). See :mod:`.people`, :mod:`.clips`.
+
     Args:
         out_dir: dataset folder to create.
-        subjects: number of subjects (>= 1); subject k uses face source ``(k-1) % S`` as
-            variant ``(k-1) // S`` (variant 0 = the photograph as is).
+        generator_version: ``"1.1"`` or ``"2.0"`` (the full forms ``"1.1.0"``, ``"2.0.0"``
+            are accepted too).
+        people: 2.0 only, required there: a group name (``"loso"``: 10 people,
+            ``"pretrain"``: 3, ``"examples"``: 2, kept apart) or a list of person ids from
+            :data:`.people.PEOPLE`; ``sub01`` is the first person.
+        subjects: 1.x only: number of subjects (>= 1, default 12); subject k uses face
+            source ``(k-1) % S`` as variant ``(k-1) // S`` (variant 0 = the photograph as is).
         samples_per_class: clips per class PER SUBJECT (>= 1).
         classes: MEGC classes (``"negative"``, ``"positive"``, ``"surprise"``) and/or native
             emotions (``"happiness"``, ``"disgust"``, ...). ``"negative"`` draws one of
@@ -266,7 +285,10 @@ def generate_synthme(
         amplitude_px: (low, high) range of the peak expression displacement at the apex,
             pixels of the frame, drawn log-uniformly.
         grayscale: write single-channel JPEGs instead of RGB.
-        face_sources: names from :func:`available_face_sources` to use (default: all found).
+        face_sources: 1.x only: names from :func:`available_face_sources` to use
+            (default: all found).
+        masked_fraction: 2.0 only: share in [0, 1] of negative clips that are masked
+            (default 0.3).
         overwrite: replace an existing non-empty folder that holds something else.
         progress: show a tqdm progress bar.
 
@@ -276,12 +298,37 @@ def generate_synthme(
         (``reused=True``) unless ``overwrite=True``.
 
     Raises:
-        FMANetConfigError: an argument is out of range or a class is unknown.
-        DatasetError: no face source was found, or ``out_dir`` is non-empty and different
-            while ``overwrite`` is False.
+        FMANetConfigError: an argument is out of range, a class or person is unknown, or a
+            setting of the other generator version is given (``subjects``/``face_sources``
+            with 2.0, ``people``/``masked_fraction`` with 1.x).
+        DatasetError: no face source was found (1.x), a person's package or photograph is
+            missing (2.0; the message gives the pip command), or ``out_dir`` is non-empty and
+            different while ``overwrite`` is False.
         LandmarkModelError: dlib or its landmark model is missing.
     """
-    subjects = _check_int("subjects", subjects, 1, 999)
+    version = _check_generator_version(generator_version)
+    if version == GENERATOR_VERSION_2:
+        if subjects is not None:
+            raise FMANetConfigError(
+                "SynthME 2.0 has one subject per person, so subjects= is not used: choose them with people= "
+                "(a group 'loso', 'pretrain' or 'examples', or a list of person ids), and leave subjects=None."
+            )
+        if face_sources is not None:
+            raise FMANetConfigError(
+                "face_sources is a SynthME 1.x setting; SynthME 2.0 takes each person's photograph from a fixed table. "
+                "Choose people= instead and leave face_sources=None."
+            )
+        if people is None:
+            raise FMANetConfigError(
+                "SynthME 2.0 needs people=: a group 'loso' (LOSO evaluation), 'pretrain' or 'examples' (kept apart), "
+                "or a list of person ids."
+            )
+    else:
+        if people is not None:
+            raise FMANetConfigError("people= selects SynthME 2.0 people: pass generator_version='2.0' (1.x takes subjects=).")
+        if masked_fraction is not None:
+            raise FMANetConfigError("masked_fraction is a SynthME 2.0 setting: pass generator_version='2.0', or leave it None.")
+        subjects = _check_int("subjects", DEFAULT_SUBJECTS if subjects is None else subjects, 1, 999)
     samples_per_class = _check_int("samples_per_class", samples_per_class, 1, 10_000)
     class_names = _check_classes(classes)
     frames_per_clip = _check_int("frames_per_clip", frames_per_clip, 3, 200)
@@ -292,24 +339,50 @@ def generate_synthme(
         raise FMANetConfigError(f"face_sources must be None or a non-empty list of source names, got {face_sources!r}.")
 
     root = Path(out_dir).expanduser().absolute()
-    sources = _select_sources(face_sources)
-    arguments = {
-        "subjects": subjects,
-        "samples_per_class": samples_per_class,
-        "classes": list(class_names),
-        "frames_per_clip": frames_per_clip,
-        "seed": seed,
-        "image_size": list(size),
-        "amplitude_px": list(amplitude_range),
-        "grayscale": bool(grayscale),
-        "face_sources": [s.name for s in sources],
-    }
+    if version == GENERATOR_VERSION_2:
+        chosen, group = resolve_people(people)
+        settings = PeopleSetSettings(
+            seed=seed, class_names=class_names, samples_per_class=samples_per_class, frames_per_clip=frames_per_clip,
+            size=size, amplitude_range=amplitude_range, grayscale=bool(grayscale),
+            masked_fraction=_check_masked_fraction(DEFAULT_MASKED_FRACTION if masked_fraction is None else masked_fraction),
+        )
+        arguments = {
+            "people": [p.id for p in chosen],
+            "people_group": group,
+            "samples_per_class": samples_per_class,
+            "classes": list(class_names),
+            "frames_per_clip": frames_per_clip,
+            "seed": seed,
+            "image_size": list(size),
+            "amplitude_px": list(amplitude_range),
+            "grayscale": bool(grayscale),
+            "masked_fraction": settings.masked_fraction,
+        }
+
+        def build(staging: Path) -> dict[str, Any]:
+            return _generate_people_into(staging, chosen, settings, arguments, progress)
+    else:
+        sources = _select_sources(face_sources)
+        arguments = {
+            "subjects": subjects,
+            "samples_per_class": samples_per_class,
+            "classes": list(class_names),
+            "frames_per_clip": frames_per_clip,
+            "seed": seed,
+            "image_size": list(size),
+            "amplitude_px": list(amplitude_range),
+            "grayscale": bool(grayscale),
+            "face_sources": [s.name for s in sources],
+        }
+
+        def build(staging: Path) -> dict[str, Any]:
+            return _generate_into(staging, sources, arguments, class_names, size, amplitude_range, progress)
 
     if root.exists() and not root.is_dir():
         raise DatasetError(f"{root} exists and is a file, not a folder. Choose another out_dir.")
     if root.is_dir() and any(root.iterdir()) and not overwrite:
         existing = _existing_manifest(root)
-        if existing and existing.get("generator_version") == GENERATOR_VERSION and existing.get("arguments") == arguments:
+        if existing and existing.get("generator_version") == version and existing.get("arguments") == arguments:
             logger.info("SynthME at %s already matches the requested arguments; reusing it.", root)
             return _info_from_manifest(root, existing, reused=True)
         raise DatasetError(
@@ -320,7 +393,7 @@ def generate_synthme(
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     try:
-        manifest = _generate_into(staging, sources, arguments, class_names, size, amplitude_range, progress)
+        manifest = build(staging)
         _replace_folder(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -386,7 +459,7 @@ def _generate_into(
                 clip_dir = subject_dir / filename
                 clip_dir.mkdir()
                 for t, image in enumerate(render_clip(rendered, sample, seed), start=1):
-                    _write_jpeg(clip_dir / f"img{t}.jpg", image)
+                    write_jpeg(clip_dir / f"img{t}.jpg", image)
                 rows.append({
                     "Subject": variant.subject,
                     "Filename": filename,
@@ -412,18 +485,55 @@ def _generate_into(
         "frame_rate_fps": FRAME_RATE_FPS,
         "jpeg_quality": JPEG_QUALITY,
         "units": "displacements and head motion in pixels of the frames; grey levels in [0, 255]; frames 1-based",
-        "software": {name: _package_version(name) for name in ("numpy", "opencv-contrib-python-headless", "dlib-bin")},
+        "software": {name: package_version(name) for name in ("numpy", "opencv-contrib-python-headless", "dlib-bin")},
         "face_sources": [
-            {"name": s.name, "package": s.package, "package_version": _package_version(s.package),
-             "file": os.path.basename(s.path), "sha256": _file_sha256(s.path), "licence": s.licence}
+            {"name": s.name, "package": s.package, "package_version": package_version(s.package),
+             "file": os.path.basename(s.path), "sha256": file_sha256(s.path), "licence": s.licence}
             for s in sources
         ],
         "subjects": subject_records,
         "samples": samples,
     }
+    _write_manifest(staging, manifest)
+    return manifest
+
+
+def _write_manifest(staging: Path, manifest: dict[str, Any]) -> None:
     with open(staging / MANIFEST_NAME, "w", encoding="utf-8") as handle:
         json.dump(manifest, handle, indent=1, sort_keys=False)
         handle.write("\n")
+
+
+def _generate_people_into(
+    staging: Path, people: tuple, settings: PeopleSetSettings, arguments: dict[str, Any], progress: bool
+) -> dict[str, Any]:
+    frames_root = staging / FRAMES_FOLDER
+    frames_root.mkdir()
+    rendered = render_people_set(frames_root, people, settings, progress)
+    _write_sheet(staging, rendered.rows)
+    manifest = {
+        "dataset": DATASET_NAME,
+        "generator": "fmanet_hf.data.synthetic.generate_synthme",
+        "generator_version": GENERATOR_VERSION_2,
+        "seed": settings.seed,
+        "arguments": arguments,
+        "frame_rate_fps": FRAME_RATE_FPS,
+        "jpeg_quality": JPEG_QUALITY,
+        "units": "displacements and head motion in pixels of the frames; grey levels in [0, 255]; frames 1-based",
+        "design": (
+            "one subject = one person (a real photograph, or a landmark morph of two people, documented as such); "
+            "sessions (mirror, framing, tone) stay within the person's subject; a share of negative clips are masked "
+            "(smile to the apex, then AU15+17 suppression): see docs/synthme.md, SynthME 2.0"
+        ),
+        "software": {
+            name: package_version(name)
+            for name in ("numpy", "opencv-contrib-python-headless", "dlib-bin", "scipy", "face-recognition-models")
+        },
+        "face_sources": rendered.face_sources,
+        "subjects": rendered.subjects,
+        "samples": rendered.samples,
+    }
+    _write_manifest(staging, manifest)
     return manifest
 
 
@@ -432,6 +542,8 @@ __all__ = [
     "FRAMES_FOLDER",
     "FRAME_RATE_FPS",
     "GENERATOR_VERSION",
+    "GENERATOR_VERSIONS",
+    "GENERATOR_VERSION_2",
     "JPEG_QUALITY",
     "MANIFEST_NAME",
     "SHEET_COLUMNS",

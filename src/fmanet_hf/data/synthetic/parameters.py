@@ -23,7 +23,7 @@ from .emotions import MEGC3_CLASSES, NATIVE_TO_MEGC3, NEGATIVE_EMOTIONS
 # forehead, which the brow AUs move.
 FACE_CENTRE_IN_FRAME = (0.5, 0.56)
 # Jaw span (landmark 0 to 16) as a fraction of the frame width: 0.56 of 320 px = 179 px.
-_BASE_FACE_WIDTH_FRACTION = 0.56
+BASE_FACE_WIDTH_FRACTION = 0.56
 
 # Nuisance ranges (pixels of the frame, grey levels in [0, 255]).
 HEAD_TRANSLATION_MAX_PX = 1.5
@@ -86,7 +86,7 @@ class SubjectVariant:
     source: str
     variant: int
     mirror: bool = False
-    face_width_fraction: float = _BASE_FACE_WIDTH_FRACTION
+    face_width_fraction: float = BASE_FACE_WIDTH_FRACTION
     aspect: float = 1.0
     roll_deg: float = 0.0
     centre_shift: tuple[float, float] = (0.0, 0.0)
@@ -246,6 +246,7 @@ def direction_jitter(seed: int, sample: SampleParameters) -> np.ndarray:
 
 __all__ = [
     "APEX_FRACTION_RANGE",
+    "BASE_FACE_WIDTH_FRACTION",
     "BLINK_AMPLITUDE_IOD",
     "BLINK_PROBABILITY",
     "DISTRACTOR_AUS",

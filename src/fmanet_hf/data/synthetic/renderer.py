@@ -25,6 +25,7 @@ from .au_motion import (
     pull_centres,
     scaled_to_peak,
 )
+from .clips import PersonSampleParameters, person_direction_jitter, person_noise_rng
 from .faces import SourceFace
 from .parameters import (
     FACE_CENTRE_IN_FRAME,
@@ -35,6 +36,7 @@ from .parameters import (
     direction_jitter,
     sample_seed,
 )
+from .sessions import PersonSession
 
 
 def backward_displacement(displacement: np.ndarray, refine_steps: int = 1) -> np.ndarray:
@@ -92,8 +94,19 @@ class RenderedSubject:
     landmarks: np.ndarray  # (68, 2) float32 frame pixels
 
 
-def render_subject(face: SourceFace, variant: SubjectVariant, size: tuple[int, int], grayscale: bool) -> RenderedSubject:
-    """Frame, reshape and re-light a source face into the subject's neutral image."""
+def render_subject(face: SourceFace, variant: SubjectVariant | PersonSession, size: tuple[int, int], grayscale: bool) -> RenderedSubject:
+    """Frame, reshape and re-light a source face into the subject's neutral image.
+
+    Args:
+        face: (H, W, 3) uint8 RGB photograph (or morph) with its (68, 2) landmarks.
+        variant: a 1.x subject variant or a 2.0 person session (same framing fields).
+        size: frame (height, width), pixels.
+        grayscale: return a single-channel neutral image.
+
+    Returns:
+        :class:`RenderedSubject`: the float32 neutral image in [0, 255] and its (68, 2)
+        landmarks in frame pixels.
+    """
     height, width = size
     rgb = face.rgb
     landmarks = face.landmarks.astype(np.float64)
@@ -160,13 +173,52 @@ def _sample_field(field_: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def render_clip(subject: RenderedSubject, sample: SampleParameters, seed: int) -> list[np.ndarray]:
-    """Render the frames of one clip as uint8 arrays ((H, W, 3) RGB or (H, W))."""
+    """Render the frames of one SynthME 1.x clip as uint8 arrays ((H, W, 3) RGB or (H, W))."""
+    noise_rng = sample_seed(seed, sample.subject, sample.requested_class, sample.repeat, SUB_NOISE)
+    return _render_frames(subject, sample, direction_jitter(seed, sample), noise_rng)
+
+
+def render_person_clip(subject: RenderedSubject, sample: PersonSampleParameters, seed: int) -> list[np.ndarray]:
+    """Render the frames of one SynthME 2.0 clip as uint8 arrays ((H, W, 3) RGB or (H, W)).
+
+    As :func:`render_clip`, plus the offset AUs of a masked clip: their field (peak
+    ``sample.offset_amplitude_px`` pixels) is added with its own per-frame intensity
+    ``sample.offset_profile``, so it appears only after the apex. Random streams are keyed
+    by the person (:func:`.clips.person_sample_rng`).
+
+    Args:
+        subject: the person's neutral image in the clip's session and its (68, 2) landmarks.
+        sample: the clip's parameters.
+        seed: master seed.
+
+    Returns:
+        N frames, uint8, (H, W, 3) RGB or (H, W) grey.
+    """
+    jitter = person_direction_jitter(seed, sample)
+    offset_motion = None
+    if sample.offset_aus:
+        height, width = subject.neutral.shape[:2]
+        offset_field = au_displacement_field(
+            subject.landmarks, sample.offset_aus, sample.offset_amplitude_px, (height, width),
+            au_weights=sample.offset_au_weights, side_gains=tuple(sample.side_gains), direction_jitter=jitter,
+        )
+        offset_motion = (offset_field, sample.offset_profile)
+    return _render_frames(subject, sample, jitter, person_noise_rng(seed, sample), offset_motion)
+
+
+def _render_frames(
+    subject: RenderedSubject,
+    sample: SampleParameters,
+    jitter: np.ndarray,
+    noise_rng: np.random.Generator,
+    offset_motion: tuple[np.ndarray, list[float]] | None = None,
+) -> list[np.ndarray]:
     neutral = subject.neutral
     height, width = neutral.shape[:2]
     frames = len(sample.profile)
     expression_field = au_displacement_field(
         subject.landmarks, sample.aus, sample.amplitude_px, (height, width),
-        au_weights=sample.au_weights, side_gains=tuple(sample.side_gains), direction_jitter=direction_jitter(seed, sample),
+        au_weights=sample.au_weights, side_gains=tuple(sample.side_gains), direction_jitter=jitter,
     )
     axes = FaceAxes.from_landmarks(subject.landmarks.astype(np.float64))
     blink_field = None
@@ -174,7 +226,6 @@ def render_clip(subject: RenderedSubject, sample: SampleParameters, seed: int) -
         terms = pull_centres(subject.landmarks.astype(np.float64), BLINK_PULLS, axes)
         blink_field = scaled_to_peak(gaussian_sum_field(terms, (height, width)), sample.blink["amplitude_iod"] * axes.iod)
 
-    noise_rng = sample_seed(seed, sample.subject, sample.requested_class, sample.repeat, SUB_NOISE)
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     centre = subject.landmarks.mean(axis=0).astype(np.float64)
     # Smooth drift: a monotone ease-in/ease-out ramp from the start pose to the end pose.
@@ -182,6 +233,8 @@ def render_clip(subject: RenderedSubject, sample: SampleParameters, seed: int) -
     rendered = []
     for t in range(frames):
         displacement = expression_field * np.float32(sample.profile[t])
+        if offset_motion is not None:
+            displacement = displacement + offset_motion[0] * np.float32(offset_motion[1][t])
         if blink_field is not None:
             b = sample.blink
             blink_level = math.exp(-0.5 * ((t + 1 - b["centre_frame"]) / b["width_frames"]) ** 2)
@@ -220,4 +273,4 @@ def render_clip(subject: RenderedSubject, sample: SampleParameters, seed: int) -
     return rendered
 
 
-__all__ = ["RenderedSubject", "backward_displacement", "render_clip", "render_subject", "warp_backward"]
+__all__ = ["RenderedSubject", "backward_displacement", "render_clip", "render_person_clip", "render_subject", "warp_backward"]

@@ -1,0 +1,174 @@
+"""Rendering a SynthME 2.0 set: one subject per person, clips in the person's sessions.
+
+:func:`render_people_set` writes the frames of every clip into the CASME II layout and
+returns what the sheet and the manifest need; :func:`fmanet_hf.data.synthetic.generate_synthme`
+(``generator_version="2.0"``) validates the arguments, calls it in a staging folder, writes
+the sheet and manifest and moves the folder into place.
+
+Subject ``subNN`` is the NN-th person of the list (a group's order, see
+:data:`.people.PERSON_GROUPS`). Each person's sessions are drawn once (:mod:`.sessions`) and
+each session's neutral image is rendered once and reused by the clips that draw it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .clips import STREAM_PERSON_ORDER, draw_person_sample
+from .layout import write_jpeg
+from .people import Person, group_of
+from .person_faces import PersonFace, load_person_face
+from .renderer import RenderedSubject, render_person_clip, render_subject
+from .sessions import SESSIONS_PER_PERSON, draw_sessions, person_stream_key
+
+
+@dataclass(frozen=True)
+class PeopleSetSettings:
+    """The validated arguments of a 2.0 set.
+
+    Attributes:
+        seed: master seed (>= 0).
+        class_names: requested classes (MEGC classes and/or native emotions).
+        samples_per_class: clips per person and class.
+        frames_per_clip: frames per clip N.
+        size: frame (height, width), pixels.
+        amplitude_range: (low, high) peak displacement at the apex, pixels.
+        grayscale: write single-channel frames.
+        masked_fraction: share of negative clips that are masked, in [0, 1].
+    """
+
+    seed: int
+    class_names: tuple[str, ...]
+    samples_per_class: int
+    frames_per_clip: int
+    size: tuple[int, int]
+    amplitude_range: tuple[float, float]
+    grayscale: bool
+    masked_fraction: float
+
+
+@dataclass
+class PeopleSet:
+    """What :func:`render_people_set` wrote, for the sheet and the manifest.
+
+    Attributes:
+        rows: one sheet row per clip (the CASME II columns).
+        samples: one manifest record per clip (:class:`.clips.PersonSampleParameters` as a dict).
+        subjects: one manifest record per subject: person, group, kind, parents, sources,
+            licences, provenance and its sessions with their neutral landmarks.
+        face_sources: one record per photograph file used (package, version, file, sha256,
+            licence, and ``people``: the real people whose face was taken from it, morph
+            parents included).
+    """
+
+    rows: list[dict[str, Any]]
+    samples: list[dict[str, Any]]
+    subjects: list[dict[str, Any]]
+    face_sources: list[dict[str, Any]]
+
+
+def _photograph_records(face: PersonFace) -> list[dict[str, Any]]:
+    return list(face.provenance["parents"]) if face.person.kind == "morph" else [face.provenance]
+
+
+def _subject_record(number: int, face: PersonFace, sessions: list, rendered: dict[int, RenderedSubject]) -> dict[str, Any]:
+    photographs = _photograph_records(face)
+    return {
+        "subject": number,
+        "person": face.person.id,
+        "group": group_of(face.person.id),
+        "kind": face.person.kind,
+        "parents": list(face.person.parents),
+        "sources": [f"{p['package']}/{p['file']}" for p in photographs],
+        "licences": [p["licence"] for p in photographs],
+        "provenance": face.provenance,
+        "sessions": [
+            dict(asdict(session), neutral_landmarks=np.round(rendered[session.session].landmarks, 2).tolist())
+            if session.session in rendered else asdict(session)
+            for session in sessions
+        ],
+    }
+
+
+def render_people_set(frames_root: Path, people: tuple[Person, ...], settings: PeopleSetSettings, progress: bool = True) -> PeopleSet:
+    """Render every clip of a 2.0 set into ``frames_root/subNN/EPxx_01/img1.jpg...``.
+
+    Args:
+        frames_root: the (existing, empty) ``CASME2_RAW_selected`` folder.
+        people: the people in subject order.
+        settings: the validated arguments.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        :class:`PeopleSet` with rows and records sorted by (subject, clip folder).
+
+    Raises:
+        DatasetError: a person's package or file is missing or its face is not found.
+        LandmarkModelError: dlib or its landmark model is missing.
+    """
+    from tqdm.auto import tqdm
+
+    # Load every face first, so a missing package fails before any clip is rendered.
+    faces = [load_person_face(person) for person in people]
+    total = len(people) * len(settings.class_names) * settings.samples_per_class
+    rows: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    subjects: list[dict[str, Any]] = []
+    with tqdm(total=total, desc="SynthME 2.0", unit="clip", disable=not progress) as bar:
+        for number, face in enumerate(faces, start=1):
+            person_id = face.person.id
+            sessions = draw_sessions(settings.seed, person_id, SESSIONS_PER_PERSON)
+            rendered: dict[int, RenderedSubject] = {}
+            # Shuffle clip numbers per person so the folder name carries no class information.
+            order_key = (STREAM_PERSON_ORDER, person_stream_key(person_id))
+            order_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(settings.seed, spawn_key=order_key)))
+            pairs = [(c, r) for c in settings.class_names for r in range(settings.samples_per_class)]
+            permutation = order_rng.permutation(len(pairs))
+            subject_dir = frames_root / f"sub{number:02d}"
+            subject_dir.mkdir()
+            for episode, index in enumerate(permutation, start=1):
+                class_name, repeat = pairs[int(index)]
+                filename = f"EP{episode:02d}_01"
+                sample = draw_person_sample(
+                    settings.seed, number, person_id, class_name, repeat, filename, settings.frames_per_clip,
+                    settings.amplitude_range, settings.masked_fraction, len(sessions),
+                )
+                if sample.session not in rendered:
+                    rendered[sample.session] = render_subject(face.face, sessions[sample.session], settings.size, settings.grayscale)
+                clip_dir = subject_dir / filename
+                clip_dir.mkdir()
+                for t, image in enumerate(render_person_clip(rendered[sample.session], sample, settings.seed), start=1):
+                    write_jpeg(clip_dir / f"img{t}.jpg", image)
+                rows.append({
+                    "Subject": number,
+                    "Filename": filename,
+                    "OnsetFrame": sample.onset_frame,
+                    "ApexFrame": sample.apex_frame,
+                    "OffsetFrame": sample.offset_frame,
+                    "Action Units": "+".join(str(a) for a in sample.aus + sample.offset_aus),
+                    "Estimated Emotion": sample.emotion,
+                })
+                samples.append(asdict(sample))
+                bar.update(1)
+            subjects.append(_subject_record(number, face, sessions, rendered))
+
+    files: dict[str, dict[str, Any]] = {}
+    for face in faces:
+        for record in _photograph_records(face):
+            name = f"{record['package']}/{record['file']}"
+            entry = files.setdefault(name, {
+                "name": name, "package": record["package"], "package_version": record["package_version"],
+                "file": record["file"], "sha256": record["sha256"], "licence": record["licence"], "people": [],
+            })
+            if record["person"] not in entry["people"]:
+                entry["people"].append(record["person"])
+    rows.sort(key=lambda r: (r["Subject"], r["Filename"]))
+    samples.sort(key=lambda s: (s["subject"], s["filename"]))
+    return PeopleSet(rows=rows, samples=samples, subjects=subjects, face_sources=list(files.values()))
+
+
+__all__ = ["PeopleSet", "PeopleSetSettings", "render_people_set"]
