@@ -1,7 +1,7 @@
 """Tests of the dataset loaders against tiny trees in the owners' layouts.
 
 Expected values are worked out by hand from the fixture rows (see the comments
-in tests/fixtures_datasets.py), never recomputed with the loader's own code.
+in tests/helpers/dataset_trees.py), never recomputed with the loader's own code.
 """
 
 from __future__ import annotations
@@ -31,10 +31,7 @@ from fmanet_hf.data import (
 )
 from fmanet_hf.errors import DatasetError
 
-try:
-    import fixtures_datasets as fx
-except ImportError:  # tests/ turned into a package
-    from tests import fixtures_datasets as fx
+from tests.helpers import dataset_trees as fx
 
 LOGGER = "fmanet_hf.data"
 

@@ -22,12 +22,9 @@ import torch
 from fmanet_hf import CheckpointError, FMANetImageProcessor
 from fmanet_hf.cli import main as cli_main
 
-SCRIPTS = Path(__file__).parent / "scripts"
-sys.path.insert(0, str(SCRIPTS))
+from tests.helpers.tiny import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
-from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

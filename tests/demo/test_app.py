@@ -33,7 +33,7 @@ from fmanet_hf.demo.models import DEFAULT_MODEL_KEY, ModelRegistry, discover_mod
 # gradio's queue statistics call a pandas API that pandas 3 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:Warning")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",

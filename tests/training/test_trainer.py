@@ -6,18 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
-from training_fixtures import CLASS_NAMES, make_prepared_dataset, tiny_config_kwargs  # noqa: E402
+from tests.helpers.tiny import CLASS_NAMES, make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
 from fmanet_hf import ABLATIONS, FMANetForImageClassification, FMANetImageProcessor  # noqa: E402
 from fmanet_hf.errors import DatasetError, FMANetConfigError, FMANetError  # noqa: E402
