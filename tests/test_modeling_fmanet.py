@@ -33,63 +33,36 @@ from fmanet_hf import (
     FMANetInputError,
     FMANetModel,
 )
+from tests.helpers.tiny import tiny_config_kwargs, tiny_pixel_values
 
 
 class FMANetModelTester:
-    """Builds a tiny FMANet config and matching inputs (transformers' ModelTester pattern)."""
+    """Builds a tiny FMANet config and matching inputs (transformers' ModelTester pattern).
 
-    def __init__(
-        self,
-        batch_size: int = 3,
-        image_size: int = 32,
-        encoder_hidden_size: int = 8,
-        encoder_depth: int = 2,
-        hidden_sizes: tuple[int, ...] = (8, 16),
-        depths: tuple[int, ...] = (1, 1),
-        num_groups: int = 4,
-        num_labels: int = 3,
-        attention_kernel_size: int = 7,
-        seed: int = 0,
-    ):
+    The network is the shared tiny one of tests/helpers/tiny.py with two encoder convolutions
+    per phase (the parameter counts below are worked out by hand for that) and the config's
+    default dropout of 0.3 (the loss test runs in train mode with dropout on).
+    """
+
+    def __init__(self, batch_size: int = 3, num_labels: int = 3, seed: int = 0, **overrides):
         self.batch_size = batch_size
-        self.image_size = image_size
-        self.encoder_hidden_size = encoder_hidden_size
-        self.encoder_depth = encoder_depth
-        self.hidden_sizes = list(hidden_sizes)
-        self.depths = list(depths)
-        self.num_groups = num_groups
         self.num_labels = num_labels
-        self.attention_kernel_size = attention_kernel_size
         self.seed = seed
+        self.settings = tiny_config_kwargs(
+            **{"encoder_depth": 2, "classifier_dropout": 0.3, "attention_kernel_size": 7, **overrides}
+        )
+        self.image_size = self.settings["image_size"]
+        self.encoder_hidden_size = self.settings["encoder_hidden_size"]
+        self.encoder_depth = self.settings["encoder_depth"]
 
     def get_config(self, **overrides) -> FMANetConfig:
-        settings = dict(
-            image_size=self.image_size,
-            encoder_hidden_size=self.encoder_hidden_size,
-            encoder_depth=self.encoder_depth,
-            hidden_sizes=self.hidden_sizes,
-            depths=self.depths,
-            num_groups=self.num_groups,
-            num_labels=self.num_labels,
-            attention_kernel_size=self.attention_kernel_size,
-        )
-        settings.update(overrides)
-        return FMANetConfig(**settings)
+        return FMANetConfig(**{**self.settings, "num_labels": self.num_labels, **overrides})
 
     def pixel_values(self, config: FMANetConfig | None = None, batch_size: int | None = None, seed: int | None = None):
         """Processor-like input: per phase u, v in [-1, 1], M = |(u, v)| in [0, 1] (+ strain)."""
-        config = config or self.get_config()
-        generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
-        batch = batch_size or self.batch_size
-        phases = []
-        for _ in range(2):
-            uv = torch.rand(batch, 2, config.image_size, config.image_size, generator=generator) * 2 - 1
-            uv = uv / math.sqrt(2)
-            channels = [uv, uv.norm(dim=1, keepdim=True)]
-            if config.num_channels_per_phase == 4:
-                channels.append(torch.rand(batch, 1, config.image_size, config.image_size, generator=generator))
-            phases.extend(channels)
-        return torch.cat(phases, dim=1)
+        return tiny_pixel_values(
+            config or self.get_config(), batch_size or self.batch_size, self.seed if seed is None else seed
+        )
 
     def labels(self, batch_size: int | None = None):
         return torch.arange(batch_size or self.batch_size) % self.num_labels
@@ -456,7 +429,7 @@ def test_save_and_load_round_trip_is_bit_identical(tester, tmp_path, variant):
 
 def test_auto_classes_are_registered_for_the_model_type():
     assert fmanet_hf.FMANetConfig is type(AutoConfig.for_model("fmanet"))
-    config = AutoConfig.for_model("fmanet", image_size=32, encoder_hidden_size=8, hidden_sizes=[8, 16], num_groups=4)
+    config = AutoConfig.for_model("fmanet", **tiny_config_kwargs())
     assert type(AutoModel.from_config(config)) is FMANetModel
     assert type(AutoModelForImageClassification.from_config(config)) is FMANetForImageClassification
 
