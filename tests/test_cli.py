@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -62,14 +63,22 @@ def test_cli_predict_example_runs_as_the_readme_says(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert payload["trained_model"] in (True, False)
+    # The package ships its SynthME checkpoint, so the README's command uses trained weights...
+    assert payload["trained_model"] is True
+    assert "UNTRAINED" not in result.stderr
     assert len(payload["results"]) == 3
     true_labels = sorted(r["sample"].split("true: ")[1].rstrip(")") for r in payload["results"])
     assert true_labels == ["negative", "positive", "surprise"]
+    # ...and gives, for each example clip, the bundled model's probabilities recorded by the golden
+    # test (tests/test_bundled_model_golden.py makes the same clips with the same seed).
+    golden = json.loads((Path(__file__).resolve().parent / "golden" / "bundled_synthme_megc3.json").read_text())
+    expected = {sample["label"]: sample["probabilities"] for sample in golden["example_clips"]["samples"]}
     for result_row in payload["results"]:
+        true_label = result_row["sample"].split("true: ")[1].rstrip(")")
         assert sum(result_row["scores"].values()) == pytest.approx(1.0, abs=1e-5)
-    if not payload["trained_model"]:
-        assert "UNTRAINED" in result.stderr
+        assert list(result_row["scores"]) == golden["class_names"]
+        assert list(result_row["scores"].values()) == pytest.approx(expected[true_label], abs=1e-5), true_label
+        assert result_row["label"] == max(result_row["scores"], key=result_row["scores"].get)
 
 
 def test_flow_params_option_selects_opencv_tvl1_or_json(tmp_path):
