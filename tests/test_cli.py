@@ -183,12 +183,42 @@ def test_ablate_command_writes_one_table_with_deltas_vs_full(tiny_cli_data, tmp_
     assert markdown in capsys.readouterr().out
 
 
-def test_train_command_with_held_out_subjects(tiny_cli_data, tmp_path, capsys):
+def test_train_command_with_held_out_subjects(tiny_cli_data, tmp_path, capsys, monkeypatch):
+    import re
+
+    import torch
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    from fmanet_hf import FMANetForImageClassification
+    from fmanet_hf.training import trainer
+
+    # Record which subjects the command trains and evaluates on.
+    seen = {}
+    original = trainer.train_with_trainer
+
+    def recording(train_set, eval_set, **kwargs):
+        seen["train"] = sorted(set(train_set.with_format(None)["subject"]))
+        seen["eval"] = sorted(set(eval_set.with_format(None)["subject"]))
+        return original(train_set, eval_set, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_with_trainer", recording)
     out = tmp_path / "model"
     args = make_parser().parse_args(["train", "--out", str(out), "--eval-subjects", "s3", *tiny_cli_options()])
     assert args.handler(args) == 0
-    assert "not LOSO" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "not LOSO" in printed
+    assert seen == {"train": ["s1", "s2"], "eval": ["s3"]}
     assert (out / "model.safetensors").is_file() and (out / "preprocessor_config.json").is_file()
+    # The printed scores are those of the saved model on s3's samples, recomputed here.
+    held_out = tiny_cli_data.dataset.filter(lambda row: row["subject"] == "s3")
+    model = FMANetForImageClassification.from_pretrained(out).eval()
+    with torch.no_grad():
+        predicted = model(pixel_values=held_out[:]["pixel_values"]).logits.argmax(-1).numpy()
+    truth = held_out[:]["label_id"].numpy()
+    line = re.search(r"accuracy ([0-9.]+), uf1 ([0-9.]+), uar ([0-9.]+)", printed)
+    assert line, printed
+    expected = (accuracy_score(truth, predicted), f1_score(truth, predicted, average="macro"), balanced_accuracy_score(truth, predicted))
+    assert [float(value) for value in line.groups()] == pytest.approx(expected, abs=5e-5)  # printed with 4 decimals
     bad = make_parser().parse_args(["train", "--out", str(out), "--eval-subjects", "s9", *tiny_cli_options()])
     with pytest.raises(FMANetError, match="s9"):
         bad.handler(bad)
