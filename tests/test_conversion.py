@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from fmanet_hf import CheckpointError, FMANetConfig, FMANetForImageClassification, FMANetImageProcessor
+from fmanet_hf import CheckpointError, FMANetForImageClassification, FMANetImageProcessor
+from tests.helpers.tiny import tiny_config_kwargs, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVERSION = ROOT / "conversion"
@@ -31,12 +32,11 @@ def _load_script(name: str):
 convert = _load_script("convert_state_dict")
 upgrade = _load_script("upgrade_checkpoint")
 
-TINY = dict(image_size=32, encoder_hidden_size=8, encoder_depth=2, hidden_sizes=[8, 16], depths=[1, 1], num_groups=4, classifier_dropout=0.0)
+TINY = tiny_config_kwargs(encoder_depth=2)  # two encoder convs per phase: the key map's layer rule runs on layer 1 too
 
 
 def _tiny_model(seed: int = 3) -> FMANetForImageClassification:
-    torch.manual_seed(seed)
-    model = FMANetForImageClassification(FMANetConfig(**TINY)).eval()
+    model = tiny_model(seed, **TINY)
     with torch.no_grad():  # move every parameter off its init value, so a mix-up cannot go unnoticed
         for parameter in model.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.05)

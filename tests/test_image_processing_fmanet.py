@@ -19,10 +19,8 @@ from PIL import Image
 
 from fmanet_hf import (
     FaceNotFoundError,
-    FMANetConfig,
     FMANetConfigError,
     FMANetError,
-    FMANetForImageClassification,
     FMANetImageProcessor,
     FrameCountError,
     FrameSizeMismatchError,
@@ -31,6 +29,7 @@ from fmanet_hf import (
 )
 from fmanet_hf.frames import load_triplet
 from fmanet_hf.flow import OPENCV_TVL1_PARAMS, compute_optical_flow
+from tests.helpers.tiny import tiny_model
 
 # ------------------------------------------------------------------ a known warp of a real face
 # Facial regions of skimage's astronaut (512x512), from dlib's 68 landmarks on that image:
@@ -563,10 +562,7 @@ def test_include_optical_strain_gives_eight_channels_a_strain_model_accepts():
     assert pixel_values.shape == (1, 8, 32, 32)
     # Strain channels (3 and 7) are min-max normalised to [0, 1].
     assert pixel_values[:, [3, 7]].min() >= 0 and pixel_values[:, [3, 7]].max() <= 1
-    config = FMANetConfig(
-        num_channels_per_phase=4, image_size=32, encoder_hidden_size=8, hidden_sizes=[8, 16], num_groups=4
-    )
-    model = FMANetForImageClassification(config).eval()
+    model = tiny_model(num_channels_per_phase=4)
     with torch.no_grad():
         logits = model(pixel_values).logits
     assert logits.shape == (1, 3) and torch.isfinite(logits).all()

@@ -33,63 +33,36 @@ from fmanet_hf import (
     FMANetInputError,
     FMANetModel,
 )
+from tests.helpers.tiny import tiny_config_kwargs, tiny_pixel_values
 
 
 class FMANetModelTester:
-    """Builds a tiny FMANet config and matching inputs (transformers' ModelTester pattern)."""
+    """Builds a tiny FMANet config and matching inputs (transformers' ModelTester pattern).
 
-    def __init__(
-        self,
-        batch_size: int = 3,
-        image_size: int = 32,
-        encoder_hidden_size: int = 8,
-        encoder_depth: int = 2,
-        hidden_sizes: tuple[int, ...] = (8, 16),
-        depths: tuple[int, ...] = (1, 1),
-        num_groups: int = 4,
-        num_labels: int = 3,
-        attention_kernel_size: int = 7,
-        seed: int = 0,
-    ):
+    The network is the shared tiny one of tests/helpers/tiny.py with two encoder convolutions
+    per phase (the parameter counts below are worked out by hand for that) and the config's
+    default dropout of 0.3 (the loss test runs in train mode with dropout on).
+    """
+
+    def __init__(self, batch_size: int = 3, num_labels: int = 3, seed: int = 0, **overrides):
         self.batch_size = batch_size
-        self.image_size = image_size
-        self.encoder_hidden_size = encoder_hidden_size
-        self.encoder_depth = encoder_depth
-        self.hidden_sizes = list(hidden_sizes)
-        self.depths = list(depths)
-        self.num_groups = num_groups
         self.num_labels = num_labels
-        self.attention_kernel_size = attention_kernel_size
         self.seed = seed
+        self.settings = tiny_config_kwargs(
+            **{"encoder_depth": 2, "classifier_dropout": 0.3, "attention_kernel_size": 7, **overrides}
+        )
+        self.image_size = self.settings["image_size"]
+        self.encoder_hidden_size = self.settings["encoder_hidden_size"]
+        self.encoder_depth = self.settings["encoder_depth"]
 
     def get_config(self, **overrides) -> FMANetConfig:
-        settings = dict(
-            image_size=self.image_size,
-            encoder_hidden_size=self.encoder_hidden_size,
-            encoder_depth=self.encoder_depth,
-            hidden_sizes=self.hidden_sizes,
-            depths=self.depths,
-            num_groups=self.num_groups,
-            num_labels=self.num_labels,
-            attention_kernel_size=self.attention_kernel_size,
-        )
-        settings.update(overrides)
-        return FMANetConfig(**settings)
+        return FMANetConfig(**{**self.settings, "num_labels": self.num_labels, **overrides})
 
     def pixel_values(self, config: FMANetConfig | None = None, batch_size: int | None = None, seed: int | None = None):
         """Processor-like input: per phase u, v in [-1, 1], M = |(u, v)| in [0, 1] (+ strain)."""
-        config = config or self.get_config()
-        generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
-        batch = batch_size or self.batch_size
-        phases = []
-        for _ in range(2):
-            uv = torch.rand(batch, 2, config.image_size, config.image_size, generator=generator) * 2 - 1
-            uv = uv / math.sqrt(2)
-            channels = [uv, uv.norm(dim=1, keepdim=True)]
-            if config.num_channels_per_phase == 4:
-                channels.append(torch.rand(batch, 1, config.image_size, config.image_size, generator=generator))
-            phases.extend(channels)
-        return torch.cat(phases, dim=1)
+        return tiny_pixel_values(
+            config or self.get_config(), batch_size or self.batch_size, self.seed if seed is None else seed
+        )
 
     def labels(self, batch_size: int | None = None):
         return torch.arange(batch_size or self.batch_size) % self.num_labels
@@ -395,6 +368,74 @@ def test_initial_modulation_gate_is_the_configured_sigmoid(tester, slope, thresh
         torch.testing.assert_close(gate, torch.full((1, 1, 2, 2), expected), atol=1e-6, rtol=0)
 
 
+# ---------------------------------------------------------------------------- fusion and attention by hand
+def test_fusion_outputs_the_theta_weighted_sum_of_the_phase_features(tester):
+    # Phase features 1 and 2 everywhere: the fused map is theta_1 * 1 + theta_2 * 2 in every channel.
+    fusion = build(tester.get_config(fusion_init_theta=[0.6, 0.4])).fmanet.phase_fusion
+    ones = torch.ones(2, 8, 4, 4)
+    fused, weights = fusion([ones, 2 * ones])
+    torch.testing.assert_close(fused, torch.full((2, 8, 4, 4), 0.6 * 1 + 0.4 * 2), atol=1e-6, rtol=0)
+    # Per-channel weights: channel c fuses with its own (w_1c, w_2c).
+    with torch.no_grad():
+        fusion.theta_logits.copy_(torch.log(torch.tensor([[0.9, 0.5, 0.2, 0.7, 0.1, 0.3, 0.6, 0.8],
+                                                          [0.1, 0.5, 0.8, 0.3, 0.9, 0.7, 0.4, 0.2]])))
+        features = [torch.randn(2, 8, 4, 4, generator=torch.Generator().manual_seed(k)) for k in (1, 2)]
+        fused, weights = fusion(features)
+    expected_weights = torch.tensor([[0.9, 0.5, 0.2, 0.7, 0.1, 0.3, 0.6, 0.8], [0.1, 0.5, 0.8, 0.3, 0.9, 0.7, 0.4, 0.2]])
+    torch.testing.assert_close(weights, expected_weights, atol=1e-6, rtol=0)
+    by_hand = expected_weights[0][None, :, None, None] * features[0] + expected_weights[1][None, :, None, None] * features[1]
+    torch.testing.assert_close(fused, by_hand, atol=1e-6, rtol=1e-6)
+
+
+def _gated_phases(model, pixel_values):
+    """Per phase: (gated input, gated magnitude), recomputed from the documented gate sigmoid(a (M - t))."""
+    modulation = model.fmanet.magnitude_modulation
+    phases = []
+    for k in range(model.config.num_phases):
+        phase_input = pixel_values[:, 3 * k : 3 * k + 3]
+        magnitude = phase_input[:, 2:3]
+        gate = torch.sigmoid(modulation.log_slope[k].exp() * (magnitude - modulation.threshold[k]))
+        phases.append((phase_input * gate, magnitude * gate))
+    return phases
+
+
+@pytest.mark.parametrize("variant", ["full", "global_fusion", "fixed_fusion"])
+def test_forward_fuses_the_encoded_phases_with_the_reported_weights(tester, variant):
+    model = perturbed(build(tester.get_config(**VARIANTS[variant]))).eval()
+    pixel_values = tester.pixel_values()
+    with torch.no_grad():
+        out = model.fmanet(pixel_values, output_hidden_states=True)
+        phases = _gated_phases(model, pixel_values)
+        encoded = [model.fmanet.phase_encoders[k](gated) for k, (gated, _) in enumerate(phases)]
+    weights = out.phase_fusion_weights
+    assert not torch.allclose(weights[0], weights[1])  # so that a swap of the phases would show
+    by_hand = sum(weights[k][None, :, None, None] * encoded[k] for k in range(2))
+    torch.testing.assert_close(out.hidden_states[0], by_hand, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_map_is_computed_from_the_fused_features_and_the_fused_magnitude(tester):
+    # A = sigmoid(conv[mean_c(fused), max_c(fused), fused magnitude]), where the fused magnitude is
+    # sum_k (mean over channels of w_k) * avgpool(gated M_k) at the feature resolution.
+    model = perturbed(build(tester.get_config())).eval()
+    pixel_values = tester.pixel_values()
+    with torch.no_grad():
+        out = model.fmanet(pixel_values, output_hidden_states=True)
+        fused, attended = out.hidden_states[0], out.hidden_states[1]
+        share = out.phase_fusion_weights.mean(dim=1)
+        magnitude = sum(share[k] * F.avg_pool2d(gated_m, 2) for k, (_, gated_m) in enumerate(_gated_phases(model, pixel_values)))
+        convolution = model.fmanet.motion_attention.convolution
+        descriptor = torch.cat([fused.mean(1, keepdim=True), fused.amax(1, keepdim=True), magnitude], dim=1)
+        by_hand = torch.sigmoid(F.conv2d(descriptor, convolution.weight, convolution.bias, padding=convolution.padding))
+        # The magnitude really weighs in: without it the map is visibly different.
+        without_magnitude = torch.sigmoid(
+            F.conv2d(torch.cat([descriptor[:, :2], torch.zeros_like(magnitude)], dim=1), convolution.weight,
+                     convolution.bias, padding=convolution.padding)
+        )
+    assert (by_hand - without_magnitude).abs().max() > 1e-2
+    torch.testing.assert_close(out.attention_map, by_hand, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(attended, fused * by_hand, atol=1e-5, rtol=1e-5)
+
+
 # ---------------------------------------------------------------------------- batch independence
 def test_logits_do_not_depend_on_the_rest_of_the_batch(tester):
     config = tester.get_config()
@@ -456,7 +497,7 @@ def test_save_and_load_round_trip_is_bit_identical(tester, tmp_path, variant):
 
 def test_auto_classes_are_registered_for_the_model_type():
     assert fmanet_hf.FMANetConfig is type(AutoConfig.for_model("fmanet"))
-    config = AutoConfig.for_model("fmanet", image_size=32, encoder_hidden_size=8, hidden_sizes=[8, 16], num_groups=4)
+    config = AutoConfig.for_model("fmanet", **tiny_config_kwargs())
     assert type(AutoModel.from_config(config)) is FMANetModel
     assert type(AutoModelForImageClassification.from_config(config)) is FMANetForImageClassification
 

@@ -11,7 +11,6 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 import fmanet_hf
 from fmanet_hf import (
-    FMANetConfig,
     FMANetConfigError,
     FMANetForImageClassification,
     FMANetImageProcessor,
@@ -19,8 +18,8 @@ from fmanet_hf import (
     KeyFrameError,
 )
 from fmanet_hf.pipeline import TASK, MicroExpressionRecognitionPipeline, micro_expression_pipeline
+from tests.helpers.tiny import tiny_config, tiny_model
 
-TINY = dict(image_size=32, encoder_hidden_size=8, encoder_depth=1, hidden_sizes=[8, 16], depths=[1, 1], num_groups=4, classifier_dropout=0.0)
 LABELS = {0: "negative", 1: "positive", 2: "surprise"}
 
 
@@ -31,8 +30,7 @@ def _processor() -> FMANetImageProcessor:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    torch.manual_seed(11)
-    model = FMANetForImageClassification(FMANetConfig(**TINY, id2label=LABELS)).eval()
+    model = tiny_model(seed=11, id2label=LABELS)
     with torch.no_grad():
         model.classifier.weight.mul_(40.0)  # spread the scores so the ranking is not a near-tie
     folder = tmp_path_factory.mktemp("tiny-model")
@@ -155,7 +153,7 @@ def test_model_object_and_processor_checks(model_dir, frames):
     wrong = FMANetImageProcessor(align_faces=False, crop_size=64, flow_method="dis")  # 64 x 64 output
     with pytest.raises(FMANetConfigError, match="32x32"):
         pipeline(TASK, model=model, image_processor=wrong, device="cpu")
-    bare = FMANetForImageClassification(FMANetConfig(**TINY))
+    bare = FMANetForImageClassification(tiny_config())
     with pytest.raises(FMANetConfigError, match="No image processor"):
         MicroExpressionRecognitionPipeline(model=bare, task=TASK, device="cpu")
     helper = micro_expression_pipeline(model_dir)

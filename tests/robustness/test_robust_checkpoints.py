@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robust_helpers import assert_error
+from tests.helpers.assertions import assert_error
 from fmanet_hf import FMANetConfig, FMANetForImageClassification, FMANetImageProcessor
 from fmanet_hf.errors import CheckpointError
 

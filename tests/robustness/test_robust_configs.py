@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from robust_helpers import assert_error
+from tests.helpers.assertions import assert_error
 from fmanet_hf import FMANetConfig, FMANetForImageClassification, FMANetImageProcessor
 from fmanet_hf.configuration_fmanet import MAX_PARAMETERS
 from fmanet_hf.errors import FMANetConfigError

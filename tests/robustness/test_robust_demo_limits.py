@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robust_helpers import assert_error
+from tests.helpers.assertions import assert_error
 from fmanet_hf.demo import app
 from fmanet_hf.demo.errors import FrameTooLargeError, MissingFrameError, VideoTooLongError, VideoTooShortError
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from robust_helpers import assert_error
+from tests.helpers.assertions import assert_error
 from fmanet_hf import FMANetImageProcessor
 from fmanet_hf.errors import FaceNotFoundError
 from fmanet_hf.face import detect_face

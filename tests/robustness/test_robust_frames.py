@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robust_helpers import assert_error
+from tests.helpers.assertions import assert_error
 from fmanet_hf.errors import (
     FrameCountError,
     FrameSizeMismatchError,

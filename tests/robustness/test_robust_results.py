@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
+from tests.helpers.tiny import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
-from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
-
-from robust_helpers import assert_error  # noqa: E402
+from tests.helpers.assertions import assert_error  # noqa: E402
 from fmanet_hf.errors import RunDirectoryError  # noqa: E402
 from fmanet_hf.training.loso import run_loso  # noqa: E402
 from fmanet_hf.training.schedule import TrainingSchedule  # noqa: E402

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from fixtures_datasets import write_csv, write_frames, write_xlsx
-from robust_helpers import assert_error
+from tests.helpers.dataset_trees import write_csv, write_frames, write_xlsx
+from tests.helpers.assertions import assert_error
 from fmanet_hf.data import load_casme2
 from fmanet_hf.errors import DatasetError
 

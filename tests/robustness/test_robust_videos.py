@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from robust_helpers import assert_error
+from tests.helpers.assertions import assert_error
 from fmanet_hf.errors import KeyFrameError, VideoReadError
 from fmanet_hf.video import check_key_frames, probe_video, read_frame_range, read_frames, read_key_frames
 

@@ -1,6 +1,7 @@
-"""Distributed (2-process, CPU, gloo) training check, launched by tests/test_accelerate_ddp.py:
+"""Distributed (2-process, CPU, gloo) training check, launched by tests/training/test_accelerate_ddp.py
+from the repository root (so that ``tests`` is importable):
 
-    OMP_NUM_THREADS=1 torchrun --nproc_per_node 2 --master_port PORT ddp_train.py OUT_DIR
+    OMP_NUM_THREADS=1 torchrun --nproc_per_node 2 --master_port PORT -m tests.scripts.ddp_train OUT_DIR
 
 Each process writes under OUT_DIR:
 - ``rank<r>.pt``: the trained weights of `train_model` (plain SGD, no dropout, GroupNorm),
@@ -17,8 +18,6 @@ import json
 import os
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Set by main() from the command line; importing this module (as the test does) has no side effects.
 OUT: Path | None = None
@@ -45,7 +44,7 @@ def audit(event: str, args: tuple) -> None:
 
 import torch  # noqa: E402
 from accelerate import Accelerator  # noqa: E402
-from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
+from tests.helpers.tiny import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
 from fmanet_hf import FMANetConfig, FMANetForImageClassification  # noqa: E402
 from fmanet_hf.training.collate import PreparedTensors  # noqa: E402

@@ -1,7 +1,7 @@
 """A tiny LOSO run in its own process, for the kill-and-resume test.
 
-``python loso_worker.py --out DIR [--step-delay S]`` runs `run_loso` on the tiny dataset of
-`training_fixtures`; the delay (seconds per optimiser step) slows it down so that a test
+``python -m tests.scripts.loso_worker --out DIR [--step-delay S]`` runs `run_loso` on the tiny dataset of
+`tests.helpers.tiny`; the delay (seconds per optimiser step) slows it down so that a test
 can kill it mid-run with SIGKILL.
 """
 
@@ -10,11 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
+from tests.helpers.tiny import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
 from fmanet_hf.training.engine import TrainingObserver  # noqa: E402
 from fmanet_hf.training.loso import run_loso  # noqa: E402

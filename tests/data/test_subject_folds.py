@@ -19,10 +19,7 @@ from fmanet_hf.data import (
 )
 from fmanet_hf.errors import DatasetError
 
-try:
-    import fixtures_datasets as fx
-except ImportError:  # tests/ turned into a package
-    from tests import fixtures_datasets as fx
+from tests.helpers import dataset_trees as fx
 
 
 def assert_valid_loso(folds, subjects):

@@ -1,30 +1,84 @@
-"""Tiny prepared datasets and model configs shared by the training tests and their subprocess scripts.
+"""The one builder of tiny models and tiny prepared datasets for the tests and their subprocess scripts.
+
+Every test that needs a small FMANet builds it here (`tiny_config_kwargs` / `tiny_config` /
+`tiny_model`), overriding only what it is about (e.g. ``encoder_depth=2`` where parameter counts
+are worked out by hand for two encoder convolutions), so that the network every test exercises is
+the same one.
 
 The datasets look like the output of `prepare_dataset` (``pixel_values`` (6, S, S) float32
 in torch format, ``label_id`` as a ``ClassLabel``, ``subject``, ``sample_id``, ``dataset``)
 but are made directly from a seeded RNG: no frames, no optical flow, milliseconds to build.
+
+torch and fmanet_hf are imported inside the functions that need them, so that importing this
+module stays cheap.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 CLASS_NAMES = ["negative", "positive", "surprise"]
 
+#: The tiny network: one 8-channel encoder convolution per phase, then 2 trunk stages of 8 and 16 channels
+#: (GroupNorm with 4 groups). ``tiny_config_kwargs`` adds the image size and switches dropout off.
+TINY_ARCHITECTURE = {
+    "encoder_hidden_size": 8,
+    "encoder_depth": 1,
+    "hidden_sizes": [8, 16],
+    "depths": [1, 1],
+    "num_groups": 4,
+}
+
 
 def tiny_config_kwargs(image_size: int = 32, **overrides) -> dict:
-    """An FMANetConfig small enough for CI: 2 trunk stages of 8 and 16 channels, no dropout."""
-    values = dict(
-        image_size=image_size,
-        encoder_hidden_size=8,
-        encoder_depth=1,
-        hidden_sizes=[8, 16],
-        depths=[1, 1],
-        num_groups=4,
-        classifier_dropout=0.0,
-    )
+    """Keyword arguments of the tiny FMANetConfig: `TINY_ARCHITECTURE`, ``image_size``, no dropout, then ``overrides``.
+
+    No dropout keeps training runs deterministic for a given seed; a test about dropout overrides it.
+    """
+    values = dict(image_size=image_size, **{key: list(v) if isinstance(v, list) else v for key, v in TINY_ARCHITECTURE.items()})
+    values["classifier_dropout"] = 0.0
     values.update(overrides)
     return values
+
+
+def tiny_config(image_size: int = 32, **overrides):
+    """The tiny `FMANetConfig` (see `tiny_config_kwargs`)."""
+    from fmanet_hf import FMANetConfig
+
+    return FMANetConfig(**tiny_config_kwargs(image_size, **overrides))
+
+
+def tiny_model(seed: int = 0, image_size: int = 32, **overrides):
+    """A freshly initialised tiny `FMANetForImageClassification` in eval mode; ``torch.manual_seed(seed)`` first."""
+    import torch
+
+    from fmanet_hf import FMANetForImageClassification
+
+    config = tiny_config(image_size, **overrides)
+    torch.manual_seed(seed)
+    return FMANetForImageClassification(config).eval()
+
+
+def tiny_pixel_values(config, batch_size: int = 3, seed: int = 0):
+    """Processor-like ``pixel_values`` (B, 2 * C, S, S) for ``config``, from a seeded generator.
+
+    Per phase: u, v uniform in [-1, 1] / sqrt(2), M = |(u, v)| in [0, 1], and for a strain config
+    a fourth channel uniform in [0, 1].
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    phases = []
+    for _ in range(2):
+        uv = torch.rand(batch_size, 2, config.image_size, config.image_size, generator=generator) * 2 - 1
+        uv = uv / math.sqrt(2)
+        channels = [uv, uv.norm(dim=1, keepdim=True)]
+        if config.num_channels_per_phase == 4:
+            channels.append(torch.rand(batch_size, 1, config.image_size, config.image_size, generator=generator))
+        phases.extend(channels)
+    return torch.cat(phases, dim=1)
 
 
 def make_prepared_dataset(

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
-from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
+from tests.helpers.tiny import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
 from fmanet_hf.errors import FMANetConfigError  # noqa: E402
 from fmanet_hf.training.engine import TrainingObserver  # noqa: E402

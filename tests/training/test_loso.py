@@ -19,10 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
-sys.path.insert(0, str(SCRIPTS))
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
-from training_fixtures import CLASS_NAMES, make_prepared_dataset, tiny_config_kwargs  # noqa: E402
+from tests.helpers.tiny import CLASS_NAMES, make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
 from fmanet_hf import FMANetForImageClassification  # noqa: E402
 from fmanet_hf.errors import FMANetError, RunDirectoryError  # noqa: E402
@@ -363,7 +362,7 @@ KILL_SETTINGS = dict(subjects=6, per_subject=3, epochs=2, seed=5)
 
 def worker_command(out: Path, step_delay: float) -> list[str]:
     return [
-        sys.executable, str(SCRIPTS / "loso_worker.py"), "--out", str(out), "--subjects", str(KILL_SETTINGS["subjects"]),
+        sys.executable, "-m", "tests.scripts.loso_worker", "--out", str(out), "--subjects", str(KILL_SETTINGS["subjects"]),
         "--per-subject", str(KILL_SETTINGS["per_subject"]), "--epochs", str(KILL_SETTINGS["epochs"]),
         "--seed", str(KILL_SETTINGS["seed"]), "--step-delay", str(step_delay),
     ]
@@ -376,8 +375,8 @@ def completed_fold_files(out: Path) -> list[str]:
 
 def test_sigkill_then_rerun_gives_the_uninterrupted_results(tmp_path):
     interrupted = tmp_path / "interrupted"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SCRIPTS)}
-    process = subprocess.Popen(worker_command(interrupted, step_delay=0.05), env=env,
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(worker_command(interrupted, step_delay=0.05), env=env, cwd=REPO_ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 90
@@ -400,8 +399,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_results(tmp_path):
     mtimes = {name: (interrupted / "folds" / name).stat().st_mtime_ns for name in done_at_kill}
 
     # Rerun the same settings in this process (no delay): only unfinished folds train.
-    sys.path.insert(0, str(SCRIPTS))
-    from loso_worker import run as run_worker
+    from tests.scripts.loso_worker import run as run_worker
 
     observer = RecordingObserver()
     resumed = run_worker(interrupted, observer=observer, **KILL_SETTINGS)

@@ -22,12 +22,9 @@ import torch
 from fmanet_hf import CheckpointError, FMANetImageProcessor
 from fmanet_hf.cli import main as cli_main
 
-SCRIPTS = Path(__file__).parent / "scripts"
-sys.path.insert(0, str(SCRIPTS))
+from tests.helpers.tiny import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
 
-from training_fixtures import make_prepared_dataset, tiny_config_kwargs  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +72,11 @@ def exported(tiny_run):
     return base / "out", info, results
 
 
+def exported_run_dir(out):
+    """The LOSO run folder an export was made from (``tiny_run``'s ``run/``, beside ``out``)."""
+    return out.parent / "run"
+
+
 def test_export_folder_contents(exported):
     out, info, results = exported
     assert info.dataset == "synthme" and info.folds == ["s1", "s2", "s3"]
@@ -85,6 +87,16 @@ def test_export_folder_contents(exported):
     for subject in ("s1", "s2", "s3"):
         assert (out / "folds" / subject / "model.safetensors").is_file()
         assert (out / "folds" / subject / "preprocessor_config.json").is_file()
+    # The weights are the run's own: the final model at the top, each fold's model in its folder.
+    from safetensors.torch import load_file
+
+    run = exported_run_dir(out)
+    for exported_weights, run_weights in [(out, run / "final_model")] + [(out / "folds" / s, run / "folds" / s) for s in ("s1", "s2", "s3")]:
+        got, expected = load_file(exported_weights / "model.safetensors"), load_file(run_weights / "model.safetensors")
+        assert got.keys() == expected.keys(), exported_weights
+        assert all(torch.equal(got[key], expected[key]) for key in got), f"{exported_weights} holds other weights than {run_weights}"
+    fold_weights = [load_file(out / "folds" / s / "model.safetensors")["classifier.weight"] for s in ("s1", "s2", "s3")]
+    assert not torch.equal(fold_weights[0], fold_weights[1]), "each fold folder holds its own fold's model"
     assert not [p for p in out.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".pkl")]
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive", "2": "surprise"}

@@ -88,6 +88,16 @@ def test_predict_synthme_clip_with_figure(synthme_clip, tmp_path, capsys):
     assert set(result["scores"]) == {"negative", "positive", "surprise"}
     assert sum(result["scores"].values()) == pytest.approx(1.0, abs=1e-6)
     assert result["label"] == max(result["scores"], key=result["scores"].get)
+    # The scores are the default model's on this clip, as the Python API gives them.
+    import torch
+
+    from fmanet_hf.pretrained import load_default_model
+
+    model, processor, _ = load_default_model()
+    frames = (synthme_clip["onset_path"], synthme_clip["apex_path"], synthme_clip["offset_path"])
+    with torch.no_grad():
+        probabilities = model(**processor(*frames, return_tensors="pt")).logits.softmax(-1)[0].tolist()
+    assert result["scores"] == pytest.approx({model.config.id2label[i]: p for i, p in enumerate(probabilities)}, abs=1e-5)
     assert payload["figures"] == [str(figure)]
     width, height = png_size(figure)
     assert width > 1000 and height > 800

@@ -469,6 +469,84 @@ def test_plot_confusion_matrix_writes_a_png(tmp_path):
 
 
 # --------------------------------------------------------------------------------------
+# Cross-check against scikit-learn (an implementation written by other people)
+#
+# UF1 is sklearn's f1_score(average="macro") and UAR its balanced_accuracy_score, both over the
+# classes that occur in y_true or y_pred (sklearn's default label set). They agree on every input,
+# including classes predicted but never true (F1 = 0, no recall) and classes never predicted.
+# The one edge case where the definitions differ: asked to score a class that occurs in neither
+# array (f1_score(labels=range(C))), sklearn counts it with F1 = zero_division (0 by default)
+# while the package leaves it out (0/0 is undefined); with zero_division=np.nan sklearn leaves it
+# out too. Likewise recall_score(average="macro") counts a class predicted but never true as
+# recall 0, which balanced_accuracy_score (and UAR) leave out.
+# --------------------------------------------------------------------------------------
+def _random_labels(rng, num_classes: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random y_true / y_pred where each array draws from its own random subset of the classes,
+    so that classes missing from the predictions, from the truth, or from both are common."""
+    true_classes = rng.choice(num_classes, int(rng.integers(1, num_classes + 1)), replace=False)
+    pred_classes = rng.choice(num_classes, int(rng.integers(1, num_classes + 1)), replace=False)
+    return rng.choice(true_classes, size), rng.choice(pred_classes, size)
+
+
+def _sklearn_scores(y_true, y_pred) -> dict[str, float]:
+    import warnings
+
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true": the case under test
+        return {
+            "accuracy": accuracy_score(y_true, y_pred),
+            "uf1": f1_score(y_true, y_pred, average="macro"),
+            "uar": balanced_accuracy_score(y_true, y_pred),
+        }
+
+
+def test_uf1_and_uar_equal_sklearn_macro_f1_and_balanced_accuracy_on_random_labels():
+    rng = np.random.default_rng(2024)
+    seen = {"class never predicted": 0, "class predicted but never true": 0, "class in neither": 0}
+    for _ in range(400):
+        num_classes = int(rng.integers(2, 8))
+        y_true, y_pred = _random_labels(rng, num_classes, int(rng.integers(1, 40)))
+        ours = classification_metrics(y_true, y_pred, num_classes)
+        theirs = _sklearn_scores(y_true, y_pred)
+        for name in ("accuracy", "uf1", "uar"):
+            assert ours[name] == pytest.approx(theirs[name], abs=1e-12), (name, y_true.tolist(), y_pred.tolist())
+        true_set, pred_set = set(y_true.tolist()), set(y_pred.tolist())
+        seen["class never predicted"] += bool(true_set - pred_set)
+        seen["class predicted but never true"] += bool(pred_set - true_set)
+        seen["class in neither"] += len(true_set | pred_set) < num_classes
+    assert min(seen.values()) > 50, seen  # the edge cases really were exercised
+
+
+def test_pooled_loso_uf1_and_uar_equal_sklearn_on_the_concatenated_folds():
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        num_classes = int(rng.integers(2, 6))
+        folds = []
+        for index in range(int(rng.integers(2, 12))):
+            y_true, y_pred = _random_labels(rng, num_classes, int(rng.integers(1, 6)))
+            folds.append({"subject": f"sub{index:02d}", "y_true": y_true, "y_pred": y_pred})
+        pooled = pooled_loso_metrics(folds, num_classes=num_classes)
+        theirs = _sklearn_scores(np.concatenate([f["y_true"] for f in folds]), np.concatenate([f["y_pred"] for f in folds]))
+        for name in ("accuracy", "uf1", "uar"):
+            assert pooled[name] == pytest.approx(theirs[name], abs=1e-12), name
+
+
+def test_the_one_edge_case_where_sklearn_differs_a_class_in_neither_array():
+    from sklearn.metrics import f1_score
+
+    # Fold s3 of the hand example: class 2 is neither true nor predicted.
+    y_true, y_pred, labels = [1, 1, 1, 0], [1, 0, 1, 0], [0, 1, 2]
+    ours = classification_metrics(y_true, y_pred, 3)["uf1"]
+    assert ours == pytest.approx(11 / 15)  # (2/3 + 4/5) / 2: class 2 left out
+    # sklearn, asked for all 3 classes, scores the 0/0 class as zero_division = 0: (2/3 + 4/5 + 0) / 3.
+    assert f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0) == pytest.approx(ours * 2 / 3)
+    # With zero_division=nan it leaves the class out, as the package does.
+    assert f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=np.nan) == pytest.approx(ours)
+
+
+# --------------------------------------------------------------------------------------
 # Import weight and the evaluate module (fresh processes, offline)
 # --------------------------------------------------------------------------------------
 def test_metrics_module_imports_only_numpy_at_top_level():
@@ -491,8 +569,26 @@ def test_metrics_module_imports_only_numpy_at_top_level():
 
 
 def test_uf1_uar_folder_is_a_loadable_evaluate_script():
-    # evaluate.load(<folder>) looks for <folder>/<folder name>.py.
-    assert (UF1_UAR_METRIC_PATH / "uf1_uar.py").is_file()
+    # evaluate.load(<folder>) looks for <folder>/<folder name>.py and copies that ONE file into its
+    # modules cache: so the script must be named after its folder, import nothing relatively (the
+    # copy has no package around it) and define one evaluate.Metric whose _compute delegates to
+    # classification_metrics, the single implementation. (The offline test below really loads it.)
+    import ast
+
+    script = UF1_UAR_METRIC_PATH / f"{UF1_UAR_METRIC_PATH.name}.py"
+    assert script.is_file(), script
+    tree = ast.parse(script.read_text(encoding="utf-8"))
+    relative = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level > 0]
+    assert relative == [], f"relative imports break in evaluate's copy: {relative}"
+    metrics = [
+        node for node in tree.body
+        if isinstance(node, ast.ClassDef) and [ast.unparse(base) for base in node.bases] == ["evaluate.Metric"]
+    ]
+    assert len(metrics) == 1, "exactly one evaluate.Metric subclass"
+    methods = {node.name: node for node in metrics[0].body if isinstance(node, ast.FunctionDef)}
+    assert {"_info", "_compute"} <= set(methods)
+    called = {node.func.id for node in ast.walk(methods["_compute"]) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert "classification_metrics" in called
 
 
 def test_evaluate_module_loads_offline_and_agrees(evaluate_subprocess):

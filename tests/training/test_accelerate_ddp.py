@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
-sys.path.insert(0, str(SCRIPTS))
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
-import ddp_train  # noqa: E402  (importing it only defines things; main() runs under torchrun)
+from tests.scripts import ddp_train  # noqa: E402  (importing it only defines things; main() runs under torchrun)
 
 from fmanet_hf.training.engine import train_model  # noqa: E402
 from fmanet_hf.training.loso import run_loso  # noqa: E402
@@ -36,11 +35,11 @@ def two_process_run(tmp_path_factory):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
     command = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
     out = tmp_path_factory.mktemp("ddp")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SCRIPTS)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     completed = subprocess.run(
         [*command, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-         str(SCRIPTS / "ddp_train.py"), str(out)],
-        env=env, capture_output=True, text=True, timeout=180,
+         "-m", "tests.scripts.ddp_train", str(out)],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return out

@@ -1,0 +1,258 @@
+"""Tests of the `fmanet-hf` command (`fmanet_hf.cli` and the subcommands it registers): synth, prepare,
+predict, the shared flow flags, and the training commands train / loso / ablate on a tiny dataset.
+
+`predict --figure` end to end is in test_visualization.py, `export` in tests/hub/test_export.py and
+`demo` in tests/demo/test_app.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.helpers.tiny import make_prepared_dataset, tiny_config_kwargs
+
+from fmanet_hf import ABLATIONS, FMANetImageProcessor
+from fmanet_hf.cli import main as cli_main
+from fmanet_hf.errors import FMANetConfigError, FMANetError
+from fmanet_hf.cli import register_training_commands
+from fmanet_hf.commands import inputs as commands
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return make_prepared_dataset(subjects=4, per_subject=4, image_size=32, seed=3)
+
+
+def test_cli_synth_prepare_and_second_prepare_uses_the_cache(tmp_path, capsys):
+    root = tmp_path / "synthme"
+    cache = tmp_path / "cache"
+    assert cli_main(["synth", "--out", str(root), "--subjects", "1", "--samples-per-class", "1", "--frames-per-clip", "5", "--quiet"]) == 0
+    assert "3 clips" in capsys.readouterr().out
+    args = ["prepare", "--dataset", "synthme", "--root", str(root), "--flow-method", "dis", "--num-proc", "1", "--cache-dir", str(cache), "--quiet"]
+    assert cli_main(args) == 0
+    first = capsys.readouterr().out
+    assert "3 samples of synthme prepared" in first
+    assert cli_main(args) == 0
+    second = capsys.readouterr().out
+    # Same cache entry both times.
+    assert first.split("cache: ")[1] == second.split("cache: ")[1]
+
+
+def test_cli_reports_package_errors_in_one_line(tmp_path, capsys):
+    (tmp_path / "onset.txt").write_text("not an image")
+    status = cli_main(["predict", str(tmp_path / "onset.txt"), str(tmp_path / "onset.txt"), str(tmp_path / "onset.txt")])
+    err = capsys.readouterr().err
+    assert status == 2
+    last_line = err.strip().splitlines()[-1]
+    assert last_line.startswith("error: ") and "onset.txt" in last_line and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_cli_predict_example_runs_as_the_readme_says(tmp_path):
+    env = {**os.environ, "FMANET_CACHE": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "fmanet_hf.cli", "predict", "--example", "--json"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    # The package ships its SynthME checkpoint, so the README's command uses trained weights...
+    assert payload["trained_model"] is True
+    assert "UNTRAINED" not in result.stderr
+    assert len(payload["results"]) == 3
+    true_labels = sorted(r["sample"].split("true: ")[1].rstrip(")") for r in payload["results"])
+    assert true_labels == ["negative", "positive", "surprise"]
+    # ...and gives, for each example clip, the bundled model's probabilities recorded by the golden
+    # test (tests/test_bundled_model_golden.py makes the same clips with the same seed).
+    golden = json.loads((Path(__file__).resolve().parent / "golden" / "bundled_synthme_megc3.json").read_text())
+    expected = {sample["label"]: sample["probabilities"] for sample in golden["example_clips"]["samples"]}
+    for result_row in payload["results"]:
+        true_label = result_row["sample"].split("true: ")[1].rstrip(")")
+        assert sum(result_row["scores"].values()) == pytest.approx(1.0, abs=1e-5)
+        assert list(result_row["scores"]) == golden["class_names"]
+        assert list(result_row["scores"].values()) == pytest.approx(expected[true_label], abs=1e-5), true_label
+        assert result_row["label"] == max(result_row["scores"], key=result_row["scores"].get)
+
+
+def test_flow_params_option_selects_opencv_tvl1_or_json(tmp_path):
+    """--flow-params opencv reproduces runs made before the faster TV-L1 default."""
+    import argparse
+
+    from fmanet_hf.commands.common_flags import flow_params_argument, processor_overrides
+    from fmanet_hf.errors import FMANetConfigError
+    from fmanet_hf.flow import DEFAULT_FLOW_PARAMS, OPENCV_TVL1_PARAMS
+    from fmanet_hf.image_processing_fmanet import FMANetImageProcessor
+
+    assert flow_params_argument("opencv") == OPENCV_TVL1_PARAMS
+    assert flow_params_argument('{"nscales": 4}') == {"nscales": 4}
+    for bad in ("fast", "[1, 2]", "{nscales: 4}"):
+        with pytest.raises(argparse.ArgumentTypeError, match="'opencv' or a JSON object"):
+            flow_params_argument(bad)
+    args = argparse.Namespace(flow_method=None, flow_params=flow_params_argument("opencv"))
+    processor = FMANetImageProcessor(**processor_overrides(args))
+    assert processor.flow_params == OPENCV_TVL1_PARAMS
+    assert FMANetImageProcessor().flow_params == DEFAULT_FLOW_PARAMS["tvl1"] != OPENCV_TVL1_PARAMS
+    # OpenCV's defaults as written in its documentation of DualTVL1OpticalFlow_create.
+    assert (OPENCV_TVL1_PARAMS["nscales"], OPENCV_TVL1_PARAMS["warps"], OPENCV_TVL1_PARAMS["inner_iterations"],
+            OPENCV_TVL1_PARAMS["outer_iterations"], OPENCV_TVL1_PARAMS["epsilon"]) == (5, 5, 30, 10, 0.01)
+    with pytest.raises(FMANetConfigError, match="Unknown parameter 'nscales' for flow_method='dis'"):
+        FMANetImageProcessor(**processor_overrides(argparse.Namespace(flow_method="dis", flow_params={"nscales": 5})))
+
+
+# ----------------------------------------------------------------------------- train / loso / ablate
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fmanet-hf")
+    registered = register_training_commands(parser.add_subparsers(dest="command", required=True))
+    assert set(registered) == {"train", "loso", "ablate"}
+    return parser
+
+
+def test_model_config_options():
+    parser = make_parser()
+    args = parser.parse_args(
+        ["loso", "--out", "x", "--ablation", "no_attention", "--set", "hidden_sizes=[8,16]", "--set", "hidden_act=relu"]
+    )
+    assert commands.model_config_from_args(args) == {"use_motion_attention": False, "hidden_sizes": [8, 16], "hidden_act": "relu"}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["loso", "--out", "x", "--set", "no-equals-sign"])
+    with pytest.raises(FMANetConfigError, match="unknown"):
+        commands.model_config_from_args(parser.parse_args(["loso", "--out", "x", "--ablation", "no_trunk"]))
+
+
+@pytest.fixture
+def tiny_cli_data(monkeypatch, dataset):
+    """Let the commands run on the tiny dataset instead of loading and preparing a real one."""
+    small = dataset.filter(lambda row: row["subject"] != "s4")  # 3 subjects
+    processor = FMANetImageProcessor(align_faces=False, flow_method="dis", size={"height": 32, "width": 32})
+    calls = []
+
+    def fake_prepare(args, accelerator):
+        calls.append((args.dataset, args.root))
+        return small, processor
+
+    monkeypatch.setattr(commands, "prepare_from_args", fake_prepare)
+    return SimpleNamespace(dataset=small, calls=calls)
+
+
+def tiny_cli_options() -> list[str]:
+    options = ["--epochs", "1", "--batch-size", "4", "--lr", "0.01", "--quiet"]
+    for key, value in tiny_config_kwargs().items():
+        options += ["--set", f"{key}={json.dumps(value)}"]
+    return options
+
+
+def test_loso_command(tiny_cli_data, tmp_path, capsys):
+    out = tmp_path / "loso"
+    args = make_parser().parse_args(["loso", "--dataset", "synthme", "--root", "somewhere", "--out", str(out),
+                                     "--train-final-model", "--record-leaky-best-epoch", *tiny_cli_options()])
+    assert args.handler(args) == 0
+    assert tiny_cli_data.calls == [("synthme", "somewhere")]
+    results = json.loads((out / "results.json").read_text())
+    assert results["num_folds"] == 3 and "leaky_best_epoch_uf1" in results
+    assert results["settings"]["schedule"]["epochs"] == 1
+    assert (out / "final_model" / "preprocessor_config.json").is_file()
+    assert capsys.readouterr().out == ""  # --quiet
+
+
+def test_ablate_command_writes_one_table_with_deltas_vs_full(tiny_cli_data, tmp_path, capsys):
+    out = tmp_path / "ablation"
+    args = make_parser().parse_args(["ablate", "--out", str(out), *tiny_cli_options()])
+    assert args.handler(args) == 0
+    table = json.loads((out / "ablation.json").read_text())
+    assert [row["ablation"] for row in table["rows"]] == list(ABLATIONS)
+    per_variant = {name: json.loads((out / name / "results.json").read_text()) for name in ABLATIONS}
+    for row in table["rows"]:
+        variant = per_variant[row["ablation"]]
+        for metric in ("accuracy", "uf1", "uar"):
+            assert row[metric] == variant[metric]
+            assert row[f"delta_{metric}"] == pytest.approx(variant[metric] - per_variant["full"][metric])
+        # The variant really ran with its switch.
+        model_config = variant["settings"]["model_config"]
+        for key, value in ABLATIONS[row["ablation"]].items():
+            assert model_config[key] == value
+    markdown = (out / "ablation.md").read_text()
+    assert markdown.count("\n| ") == 1 + len(ABLATIONS)  # header row + one per variant
+    assert "| single_phase |" in markdown and "Δ UF1" in markdown
+    assert markdown in capsys.readouterr().out
+
+
+def test_train_command_with_held_out_subjects(tiny_cli_data, tmp_path, capsys, monkeypatch):
+    import re
+
+    import torch
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    from fmanet_hf import FMANetForImageClassification
+    from fmanet_hf.training import trainer
+
+    # Record which subjects the command trains and evaluates on.
+    seen = {}
+    original = trainer.train_with_trainer
+
+    def recording(train_set, eval_set, **kwargs):
+        seen["train"] = sorted(set(train_set.with_format(None)["subject"]))
+        seen["eval"] = sorted(set(eval_set.with_format(None)["subject"]))
+        return original(train_set, eval_set, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_with_trainer", recording)
+    out = tmp_path / "model"
+    args = make_parser().parse_args(["train", "--out", str(out), "--eval-subjects", "s3", *tiny_cli_options()])
+    assert args.handler(args) == 0
+    printed = capsys.readouterr().out
+    assert "not LOSO" in printed
+    assert seen == {"train": ["s1", "s2"], "eval": ["s3"]}
+    assert (out / "model.safetensors").is_file() and (out / "preprocessor_config.json").is_file()
+    # The printed scores are those of the saved model on s3's samples, recomputed here.
+    held_out = tiny_cli_data.dataset.filter(lambda row: row["subject"] == "s3")
+    model = FMANetForImageClassification.from_pretrained(out).eval()
+    with torch.no_grad():
+        predicted = model(pixel_values=held_out[:]["pixel_values"]).logits.argmax(-1).numpy()
+    truth = held_out[:]["label_id"].numpy()
+    line = re.search(r"accuracy ([0-9.]+), uf1 ([0-9.]+), uar ([0-9.]+)", printed)
+    assert line, printed
+    expected = (accuracy_score(truth, predicted), f1_score(truth, predicted, average="macro"), balanced_accuracy_score(truth, predicted))
+    assert [float(value) for value in line.groups()] == pytest.approx(expected, abs=5e-5)  # printed with 4 decimals
+    bad = make_parser().parse_args(["train", "--out", str(out), "--eval-subjects", "s9", *tiny_cli_options()])
+    with pytest.raises(FMANetError, match="s9"):
+        bad.handler(bad)
+
+
+@pytest.mark.slow
+def test_loso_command_end_to_end_on_synthme(tmp_path):
+    """Real frames: SynthME (3 subjects x 3 classes) -> DIS flow -> cache -> LOSO -> final model."""
+    from fmanet_hf.data.synthetic import generate_synthme
+    from fmanet_hf.training.final_model import find_prepared_processor
+
+    root = tmp_path / "synthme"
+    generate_synthme(root, subjects=3, samples_per_class=1, seed=0, progress=False)
+    out = tmp_path / "run"
+    argv = ["loso", "--dataset", "synthme", "--root", str(root), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+            "--flow-method", "dis", "--size", "32", "--num-proc", "1", "--train-final-model", *tiny_cli_options()]
+    args = make_parser().parse_args(argv)
+    assert args.handler(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["num_samples"] == 9 and results["num_folds"] == 3
+    assert results["class_names"] == ["negative", "positive", "surprise"]
+    lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert sorted(line["subject"] for line in lines) == sorted(["sub01", "sub02", "sub03"] * 3)
+    assert all(line["sample_id"].startswith("synthme/") for line in lines)
+    saved = FMANetImageProcessor.from_pretrained(out / "final_model")
+    assert saved.flow_method == "dis" and saved.size == {"height": 32, "width": 32}
+    # The second run finds the cached inputs and the finished folds; nothing is recomputed.
+    args = make_parser().parse_args(argv)
+    assert args.handler(args) == 0
+    assert json.loads((out / "results.json").read_text())["folds_resumed"] == 3
+    # The processor a cached dataset was prepared with can be recovered from the cache alone.
+    from fmanet_hf.data.prepare import prepare_dataset
+    from fmanet_hf.data.registry import load_dataset_by_name
+
+    prepared = prepare_dataset(load_dataset_by_name("synthme", str(root), None), saved, tmp_path / "cache" / "prepared", progress=False)
+    assert find_prepared_processor(prepared).output_settings() == saved.output_settings()
