@@ -16,10 +16,7 @@ from fmanet_hf.data.registry import (
 from fmanet_hf.errors import DatasetError
 from fmanet_hf.hub.cards import CARD_DATASETS
 
-try:
-    import fixtures_datasets as fx
-except ImportError:  # pragma: no cover - run from the repository root
-    from tests import fixtures_datasets as fx
+from tests.helpers import dataset_trees as fx
 
 
 def test_every_name_maps_to_its_datasets_public_loader():
