@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -26,6 +27,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 import fmanet_hf
 from fmanet_hf import (
     ABLATIONS,
+    BASELINE_CONFIGS,
     FMANetConfig,
     FMANetConfigError,
     FMANetForImageClassification,
@@ -33,6 +35,7 @@ from fmanet_hf import (
     FMANetInputError,
     FMANetModel,
 )
+from fmanet_hf.modeling_fmanet import fixed_mmcof
 from tests.helpers.tiny import tiny_config_kwargs, tiny_pixel_values
 
 
@@ -717,3 +720,48 @@ def test_config_docstring_documents_every_argument():
             shown = f'"{default}"' if isinstance(default, str) else repr(default)
             entry = doc[doc.index(f"{name} (") :][:120]
             assert re.search(rf"defaults to `?{re.escape(shown)}`?\)", entry), (name, entry)
+
+
+# The fixed-MM-COF CNN baseline (phase_mode="mmcof").
+def textured_triplet(size: int = 48, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """A smooth texture that moves by a local bump at the apex and half-way back at the offset."""
+    rng = np.random.default_rng(seed)
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (size, size)).astype(np.float32), (0, 0), 2.0)
+    texture = cv2.normalize(texture, None, 10, 245, cv2.NORM_MINMAX)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    bump = np.exp(-((x - 20) ** 2 + (y - 26) ** 2) / (2 * 6.0**2)).astype(np.float32)
+    apex = cv2.remap(texture, x - 1.5 * bump, y - 0.5 * bump, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    offset = cv2.remap(texture, x - 0.6 * bump, y - 0.2 * bump, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return tuple(np.rint(f).astype(np.uint8) for f in (texture, apex, offset))
+
+
+def test_in_graph_mmcof_equals_the_processors_numpy_descriptor():
+    processor = FMANetImageProcessor(
+        align_faces=False, crop_size=None, stabilization="none", flow_method="dis", size={"height": 16, "width": 16}
+    )
+    out = processor(*textured_triplet(), return_mmcof=True)
+    config = FMANetConfig(**BASELINE_CONFIGS["mmcof_cnn"], image_size=16)
+    in_graph = fixed_mmcof(torch.as_tensor(out["pixel_values"]), config).numpy()
+    np.testing.assert_allclose(in_graph, out["mmcof_values"], atol=1e-5)
+    # Not trivially zero: the bump moved by about 1.5 px.
+    assert np.abs(out["mmcof_values"][0, 0]).max() > 0.3
+
+
+def test_the_baseline_reads_both_phases_but_has_none_of_fmanets_learnable_blocks():
+    config = FMANetConfig(**BASELINE_CONFIGS["mmcof_cnn"], image_size=16, hidden_sizes=[16, 16], encoder_hidden_size=8)
+    model = FMANetForImageClassification(config).eval()
+    names = [name for name, _ in model.named_parameters()]
+    assert not any("log_slope" in n or "threshold" in n or "theta_logits" in n or "motion_attention" in n for n in names)
+    assert len(model.fmanet.phase_encoders) == 1
+    assert model.fmanet.phase_encoders[0].layers[0].convolution.in_channels == 3
+    pixel_values = torch.rand(2, 6, 16, 16)
+    changed = pixel_values.clone()
+    changed[:, 3:] = torch.rand(2, 3, 16, 16)  # only the apex->offset phase differs
+    with torch.no_grad():
+        assert not torch.allclose(model(changed).logits, model(pixel_values).logits)
+        assert model(pixel_values).attention_map is None
+
+
+def test_mmcof_mode_refuses_a_learnable_fusion():
+    with pytest.raises(FMANetConfigError, match="fusion_mode"):
+        FMANetConfig(phase_mode="mmcof", fusion_mode="learnable")

@@ -8,7 +8,7 @@ from .version import __version__
 
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
-from .configuration_fmanet import ABLATIONS, FMANetConfig
+from .configuration_fmanet import ABLATIONS, BASELINE_CONFIGS, FMANetConfig
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _error_names
 from .flow import compute_optical_flow, flow_to_color
@@ -34,6 +34,7 @@ _register_pipeline()
 __all__ = [
     "__version__",
     "ABLATIONS",
+    "BASELINE_CONFIGS",
     "FMANetConfig",
     "FMANetModel",
     "FMANetForImageClassification",

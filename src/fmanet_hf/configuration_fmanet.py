@@ -11,7 +11,7 @@ from transformers import PreTrainedConfig
 
 from .errors import FMANetConfigError
 
-PHASE_MODES = ("dual", "onset_apex")
+PHASE_MODES = ("dual", "onset_apex", "mmcof")
 FUSION_MODES = ("learnable", "fixed")
 FUSION_GRANULARITIES = ("global", "channel")
 HIDDEN_ACTS = ("gelu", "relu", "silu")
@@ -35,6 +35,18 @@ ABLATIONS = {
     "no_attention": {"use_motion_attention": False},
 }
 
+#: Baselines that run through the same training code as the ablations (not FMANet variants):
+#: the fixed MM-COF descriptor into the same conv encoder + trunk, with none of FMANet's
+#: learnable blocks (the paper's "MM-COF into a network" comparison).
+BASELINE_CONFIGS = {
+    "mmcof_cnn": {
+        "phase_mode": "mmcof",
+        "fusion_mode": "fixed",
+        "use_magnitude_modulation": False,
+        "use_motion_attention": False,
+    },
+}
+
 
 class FMANetConfig(PreTrainedConfig):
     r"""Configuration of an FMANet model (our reconstruction of arXiv 2510.07810).
@@ -48,7 +60,15 @@ class FMANetConfig(PreTrainedConfig):
         phase_mode (`str`, defaults to `"dual"`):
             `"dual"` uses both phases; `"onset_apex"` uses only the onset->apex phase (the
             single-phase ablation: the apex->offset channels of `pixel_values` are ignored,
-            so the same processor output serves both).
+            so the same processor output serves both); `"mmcof"` is the fixed-descriptor
+            baseline: the model forms the fixed MM-COF (u_c, v_c, M_c) from both phases'
+            (u, v, M) exactly as `fmanet_hf.compute_mmcof` does (weights `fusion_init_theta`,
+            the apex->offset direction reversed, the fixed gate sigmoid(k (M_c - t)) with
+            `mmcof_modulation_sharpness` k and `mmcof_modulation_threshold` t) and feeds those
+            3 channels to ONE encoder and the same trunk. Use it with `fusion_mode="fixed"`,
+            no learnable modulation and no attention (`BASELINE_CONFIGS["mmcof_cnn"]`). It
+            equals `compute_mmcof` on the processor's output when the processor uses
+            `flow_normalization="per_phase_minmax"` (the default).
         num_channels_per_phase (`int`, defaults to 3):
             Channels of one phase in `pixel_values`: 3 for (u, v, M), 4 with optical strain.
             The magnitude is always channel index 2 of each phase.
@@ -90,6 +110,10 @@ class FMANetConfig(PreTrainedConfig):
             and data-parallel splits).
         classifier_dropout (`float`, defaults to 0.3):
             Dropout before the linear classifier, in [0, 1).
+        mmcof_modulation_threshold (`float`, defaults to 0.15):
+            t of the fixed MM-COF gate (`phase_mode="mmcof"` only), in [0, 1].
+        mmcof_modulation_sharpness (`float`, defaults to 20.0):
+            k of the fixed MM-COF gate (`phase_mode="mmcof"` only), > 0.
         image_size (`int`, defaults to 64):
             Side of the square input in pixels (must match the processor's `size`).
         initializer_range (`float`, defaults to 0.02):
@@ -123,6 +147,8 @@ class FMANetConfig(PreTrainedConfig):
         classifier_dropout: float = 0.3,
         image_size: int = 64,
         initializer_range: float = 0.02,
+        mmcof_modulation_threshold: float = 0.15,
+        mmcof_modulation_sharpness: float = 20.0,
         **kwargs,
     ):
         # Check the label count before PreTrainedConfig builds an id2label dict of that size.
@@ -155,13 +181,21 @@ class FMANetConfig(PreTrainedConfig):
         self.classifier_dropout = classifier_dropout
         self.image_size = image_size
         self.initializer_range = initializer_range
+        self.mmcof_modulation_threshold = mmcof_modulation_threshold
+        self.mmcof_modulation_sharpness = mmcof_modulation_sharpness
         super().__init__(**kwargs)
         self.validate_fmanet()
 
     @property
     def num_phases(self) -> int:
-        """Phases the network reads: 2 for `"dual"`, 1 for `"onset_apex"`."""
+        """Phase streams the network encodes: 2 for `"dual"`, 1 for `"onset_apex"` and for
+        `"mmcof"` (whose one stream is the fixed combination of both phases)."""
         return 2 if self.phase_mode == "dual" else 1
+
+    @property
+    def encoder_in_channels(self) -> int:
+        """Channels one phase encoder reads: a phase's channels, or the 3 of the fixed MM-COF."""
+        return 3 if self.phase_mode == "mmcof" else self.num_channels_per_phase
 
     @property
     def num_channels(self) -> int:
@@ -208,7 +242,10 @@ class FMANetConfig(PreTrainedConfig):
         min_size = 2 ** (1 + len(self.hidden_sizes))
         if self.image_size < min_size:
             fail(f"image_size {self.image_size} is too small for {len(self.hidden_sizes)} trunk stages; use >= {min_size}.")
-        for name in ("modulation_init_slope", "modulation_init_threshold", "classifier_dropout", "initializer_range"):
+        for name in (
+            "modulation_init_slope", "modulation_init_threshold", "classifier_dropout", "initializer_range",
+            "mmcof_modulation_threshold", "mmcof_modulation_sharpness",
+        ):
             finite_number(name, getattr(self, name))
         if len(self.fusion_init_theta) != 2:
             fail(f"fusion_init_theta must hold two weights, got {self.fusion_init_theta}.")
@@ -218,6 +255,13 @@ class FMANetConfig(PreTrainedConfig):
             fail(f"fusion_init_theta must be two non-negative weights, not both 0; got {self.fusion_init_theta}.")
         if self.fusion_mode == "learnable" and min(self.fusion_init_theta) <= 0:
             fail("a learnable fusion initialises its logits from log(theta), so both weights must be > 0.")
+        if not 0.0 <= self.mmcof_modulation_threshold <= 1.0 or not self.mmcof_modulation_sharpness > 0:
+            fail(
+                "mmcof_modulation_threshold must be in [0, 1] and mmcof_modulation_sharpness > 0; got "
+                f"{self.mmcof_modulation_threshold} and {self.mmcof_modulation_sharpness}."
+            )
+        if self.phase_mode == "mmcof" and self.fusion_mode != "fixed":
+            fail('phase_mode="mmcof" combines the phases with the fixed MM-COF weights: set fusion_mode="fixed".')
         if not self.modulation_init_slope > 0:
             fail(f"modulation_init_slope must be > 0, got {self.modulation_init_slope}.")
         if not 0.0 <= self.classifier_dropout < 1.0:
@@ -245,7 +289,7 @@ class FMANetConfig(PreTrainedConfig):
         """
         encoders = 1 if (self.share_phase_encoder or self.num_phases == 1) else self.num_phases
         width = self.encoder_hidden_size
-        total = encoders * 9 * width * (self.num_channels_per_phase + (self.encoder_depth - 1) * width)
+        total = encoders * 9 * width * (self.encoder_in_channels + (self.encoder_depth - 1) * width)
         for size, depth in zip(self.hidden_sizes, self.depths):
             total += 9 * width * size + depth * 2 * 9 * size * size
             width = size
@@ -262,4 +306,4 @@ class FMANetConfig(PreTrainedConfig):
 
 FMANetConfig.register_for_auto_class()
 
-__all__ = ["FMANetConfig", "ABLATIONS", "MAX_PARAMETERS"]
+__all__ = ["FMANetConfig", "ABLATIONS", "BASELINE_CONFIGS", "MAX_PARAMETERS"]

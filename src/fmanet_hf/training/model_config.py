@@ -15,6 +15,10 @@ from ..errors import FMANetConfigError
 #: Config keys that describe where a config came from, not the model.
 _VOLATILE_CONFIG_KEYS = ("transformers_version", "_name_or_path", "architectures", "dtype", "torch_dtype")
 
+#: Settings read only by ``phase_mode="mmcof"`` (the fixed-MM-COF baseline). Recorded only
+#: for such runs, so the records, and the digests, of other runs are as before they existed.
+_MMCOF_ONLY_KEYS = ("mmcof_modulation_threshold", "mmcof_modulation_sharpness")
+
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A model config as a JSON-compatible dict without provenance keys (versions, paths)."""
@@ -22,6 +26,9 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     values = json.loads(json.dumps(values, default=str))
     for key in _VOLATILE_CONFIG_KEYS:
         values.pop(key, None)
+    if values.get("phase_mode") != "mmcof":
+        for key in _MMCOF_ONLY_KEYS:
+            values.pop(key, None)
     return values
 
 

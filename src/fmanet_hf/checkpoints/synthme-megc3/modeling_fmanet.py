@@ -112,7 +112,7 @@ class FMANetPhaseEncoder(nn.Module):
 
     def __init__(self, config: FMANetConfig):
         super().__init__()
-        widths = [config.num_channels_per_phase] + [config.encoder_hidden_size] * config.encoder_depth
+        widths = [config.encoder_in_channels] + [config.encoder_hidden_size] * config.encoder_depth
         self.layers = nn.ModuleList(
             FMANetConvBlock(config, widths[i], widths[i + 1], stride=2 if i == 0 else 1)
             for i in range(config.encoder_depth)
@@ -181,6 +181,25 @@ class FMANetMotionAttention(nn.Module):
             [features.mean(dim=1, keepdim=True), features.amax(dim=1, keepdim=True), magnitude], dim=1
         )
         return torch.sigmoid(self.convolution(descriptor))
+
+
+def fixed_mmcof(pixel_values: torch.Tensor, config: FMANetConfig) -> torch.Tensor:
+    """The fixed MM-COF (B, 3, H, W) = (u_c, v_c, M_c) from dual-phase `pixel_values`.
+
+    Same formula as `fmanet_hf.mmcof.compute_mmcof` on already normalised phases:
+    u_c = theta1 u1 - theta2 u2 (the apex->offset motion points back), likewise v_c,
+    M_c = theta1 M1 + theta2 M2, then all three times the gate sigmoid(k (M_c - t)).
+    """
+    per_phase = config.num_channels_per_phase
+    theta = torch.tensor(config.fusion_init_theta, dtype=pixel_values.dtype, device=pixel_values.device)
+    theta = theta / theta.sum()
+    onset_apex = pixel_values[:, 0:3]
+    apex_offset = pixel_values[:, per_phase : per_phase + 3]
+    signs = torch.tensor([-1.0, -1.0, 1.0], dtype=pixel_values.dtype, device=pixel_values.device)
+    combined = theta[0] * onset_apex + theta[1] * signs[None, :, None, None] * apex_offset
+    magnitude = combined[:, MAGNITUDE_CHANNEL : MAGNITUDE_CHANNEL + 1]
+    gate = torch.sigmoid(config.mmcof_modulation_sharpness * (magnitude - config.mmcof_modulation_threshold))
+    return combined * gate
 
 
 class FMANetStage(nn.Module):
@@ -332,7 +351,10 @@ class FMANetModel(FMANetPreTrainedModel):
         per_phase = self.config.num_channels_per_phase
         phase_features, gated_magnitudes = [], []
         for k in range(self.config.num_phases):
-            phase_input = pixel_values[:, k * per_phase : (k + 1) * per_phase]
+            if self.config.phase_mode == "mmcof":
+                phase_input = fixed_mmcof(pixel_values, self.config)
+            else:
+                phase_input = pixel_values[:, k * per_phase : (k + 1) * per_phase]
             magnitude = phase_input[:, MAGNITUDE_CHANNEL : MAGNITUDE_CHANNEL + 1]
             if self.magnitude_modulation is not None:
                 gate = self.magnitude_modulation(magnitude, k)
