@@ -93,6 +93,9 @@ class PreparedTensors:
         subjects: N subject names (the LOSO unit).
         datasets: N source dataset names (for the per-dataset columns of composites).
         class_names: C class names in label order.
+        vectors_in_pixels: the (u, v) channels are in pixels (the processor's
+            ``flow_normalization="none"``) rather than divided by each sample's own maximum;
+            flow-consistent augmentation then scales them with the zoom.
     """
 
     pixel_values: torch.Tensor
@@ -101,6 +104,7 @@ class PreparedTensors:
     subjects: list[str]
     datasets: list[str]
     class_names: list[str]
+    vectors_in_pixels: bool = False
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

@@ -30,8 +30,10 @@ import torch.nn.functional as F
 from ..errors import FMANetConfigError, FMANetError, LeakageError
 from .collate import PreparedTensors
 from .run_folder import RESULTS_FORMAT_VERSION
+from .augmentation import FlowAugmentation, transform_motion_channels
 from .schedule import CLASS_WEIGHTINGS, TrainingSchedule
 from .seeds import derive_seed, fold_seed
+from .weight_averaging import WeightEMA
 
 #: Parameters never weight-decayed: norms, biases and the modules' scalar-like parameters
 #: (phase-fusion logits, modulation slope/threshold), whose "zero" is not a neutral value.
@@ -179,6 +181,11 @@ def train_model(
             (used to record the leaky per-epoch test predictions).
         progress: show an epoch progress bar (main process only).
 
+    With ``schedule.augmentation="flow"`` each training batch is transformed by
+    `FlowAugmentation` (vectors scaled with the zoom only when ``data.vectors_in_pixels``);
+    with ``schedule.ema_decay > 0`` the returned model holds the averaged weights
+    (``on_epoch_end`` sees the raw ones).
+
     Returns:
         (the trained, unwrapped model on the accelerator's device, `TrainingLog`).
     """
@@ -206,6 +213,14 @@ def train_model(
     class_weights = class_weights_for(data.labels[train_indices], num_classes, schedule.class_weighting)
     class_weights_device = class_weights.to(device)
 
+    augmentation = None
+    if schedule.augmentation == "flow":
+        augmentation = FlowAugmentation(
+            channels_per_phase=int(data.pixel_values.shape[1]) // 2, scale_vectors=bool(data.vectors_in_pixels)
+        )
+    unwrapped_for_average = accelerator.unwrap_model(trained) if data_parallel else trained
+    weight_average = WeightEMA(unwrapped_for_average, schedule.ema_decay) if schedule.ema_decay > 0 else None
+
     batch_size = int(schedule.batch_size)
     steps_per_epoch = math.ceil(train_indices.size / batch_size)
     total_steps = steps_per_epoch * int(schedule.epochs)
@@ -222,6 +237,8 @@ def train_model(
     for epoch in epochs:
         trained.train()
         shuffle = torch.Generator().manual_seed(derive_seed(int(seed), "epoch", epoch))
+        # Its own stream: switching augmentation on or off leaves the shuffles unchanged.
+        augment_stream = torch.Generator().manual_seed(derive_seed(int(seed), "augment", epoch))
         order = train_indices[torch.randperm(train_indices.size, generator=shuffle).numpy()]
         loss_sum = torch.zeros((), dtype=torch.float64)
         weight_sum = 0.0
@@ -232,7 +249,17 @@ def train_model(
             empty_share = local_batch.size == 0
             if empty_share:
                 local_batch = global_batch[:1]
-            pixel_values = data.pixel_values[local_batch].to(device)
+            pixel_values = data.pixel_values[local_batch]
+            if augmentation is not None:
+                # Drawn for the GLOBAL batch and sliced, so every process applies the transform
+                # the single-process run would apply to the same sample.
+                mirror, angle, zoom = augmentation.draw(global_batch.size, augment_stream)
+                positions = torch.arange(global_batch.size)[rank::world] if not empty_share else torch.arange(1)
+                pixel_values = transform_motion_channels(
+                    pixel_values, mirror=mirror[positions], angle=angle[positions], zoom=zoom[positions],
+                    channels_per_phase=augmentation.channels_per_phase, scale_vectors=augmentation.scale_vectors,
+                )
+            pixel_values = pixel_values.to(device)
             labels = data.labels[local_batch].to(device)
             learning_rate = schedule.learning_rate_at(log.steps, total_steps)
             for group in optimizer.param_groups:
@@ -250,6 +277,8 @@ def train_model(
             else:
                 loss.backward()
             optimizer.step()
+            if weight_average is not None:
+                weight_average.update(unwrapped_for_average)
             batch_loss = weighted_sum.detach()
             if data_parallel and world > 1:
                 batch_loss = accelerator.reduce(batch_loss, reduction="sum")
@@ -272,6 +301,8 @@ def train_model(
             on_epoch_end(epoch, accelerator.unwrap_model(trained) if data_parallel else trained)
     epochs.close()
     unwrapped = accelerator.unwrap_model(trained) if data_parallel else trained
+    if weight_average is not None:
+        weight_average.copy_to(unwrapped)
     if data_parallel:
         _release_from_accelerator(accelerator, trained, optimizer)
     log.seconds = time.perf_counter() - started

@@ -64,6 +64,7 @@ class _WorkerSettings:
     folds_dir: str | None
     threads: int
     device: str
+    model_factory: Any = None
 
 
 _SETTINGS: _WorkerSettings | None = None
@@ -111,7 +112,7 @@ def _train_fold(fold_index: int, subject: str, train_indices: np.ndarray, test_i
             data_parallel=False,
             record_leaky_best_epoch=settings.record_leaky_best_epoch,
             observer=TrainingObserver(),
-            model_factory=default_model_factory,
+            model_factory=settings.model_factory or default_model_factory,
             eval_batch_size=settings.eval_batch_size,
             progress=False,
         )
@@ -135,13 +136,15 @@ def run_folds_in_workers(
     eval_batch_size: int,
     folds_dir: Path | None,
     device: str = "cpu",
+    model_factory: Any = None,
 ) -> Iterator[tuple[int, Any, dict[str, Any]]]:
     """Train the ``pending`` (fold index, `LosoFold`) pairs in ``workers`` processes.
 
     Yields ``(fold index, fold, record)`` as folds finish (any order); the caller writes the
     record. ``folds_dir``: where workers save fold models (None: not saved). ``device``:
     ``"cpu"`` or a CUDA device, which the workers then share (several small folds at once
-    keep one GPU busier than one fold can).
+    keep one GPU busier than one fold can). ``model_factory``: a picklable ``config -> model``
+    (e.g. `PretrainedInitialization`); default: a fresh model.
 
     Raises:
         FMANetError: a worker failed (its own FMANetError is re-raised as is) or died.
@@ -161,6 +164,7 @@ def run_folds_in_workers(
         folds_dir=None if folds_dir is None else str(folds_dir),
         threads=threads,
         device=str(device),
+        model_factory=model_factory,
     )
     logger.info("Training %d folds in %d worker processes, %d torch thread(s) each.", len(pending), workers, threads)
     executor = ProcessPoolExecutor(

@@ -48,6 +48,7 @@ from ..errors import FMANetConfigError, FMANetError, RunDirectoryError
 from .collate import PreparedTensors
 from .engine import TrainingObserver, deterministic_torch, run_fold, without_transformers_progress_bars
 from .final_model import find_prepared_processor, train_and_save_final_model
+from .initialization import PretrainedInitialization, describe_initialization
 from .fold_processes import run_folds_in_workers
 from .loso_results import format_summary_table, write_loso_results
 from .model_config import build_model_config, config_to_dict, default_model_factory
@@ -87,6 +88,7 @@ def run_loso(
     observer: TrainingObserver | None = None,
     class_names: Sequence[str] | None = None,
     model_factory: Callable[[Any], torch.nn.Module] | None = None,
+    init_from: str | os.PathLike | None = None,
     eval_batch_size: int = 64,
     fold_workers: int = 1,
 ) -> dict[str, Any]:
@@ -120,6 +122,9 @@ def run_loso(
         accelerator: an ``accelerate.Accelerator`` (default: ``Accelerator()``).
         observer: `TrainingObserver` hooks (tests, logging).
         class_names: override the dataset's class names (label_id order).
+        init_from: a folder of pretrained FMANet weights (`fmanet-hf pretrain`) that every fold
+            and the final model start from (`fmanet_hf.training.initialization`); recorded
+            with its sha256 in the run's settings.
         model_factory: ``config -> model`` (default: a fresh `FMANetForImageClassification`);
             called under the fold's seed.
         eval_batch_size: batch size of prediction.
@@ -155,9 +160,18 @@ def run_loso(
         accelerator = Accelerator()
     custom_hooks = observer is not None or model_factory is not None
     observer = observer or TrainingObserver()
+    initialization = None
+    if init_from is not None:
+        if model_factory is not None:
+            raise FMANetConfigError("Give init_from or model_factory, not both (init_from builds its own factory).")
+        initialization = describe_initialization(init_from)
+        model_factory = PretrainedInitialization(str(init_from))
     model_factory = model_factory or default_model_factory
     print_summary = progress if print_summary is None else print_summary
     data = PreparedTensors.from_prepared(prepared_dataset, class_names)
+    if schedule.augmentation != "none":
+        prepared_with = processor if processor is not None else find_prepared_processor(prepared_dataset)
+        data.vectors_in_pixels = getattr(prepared_with, "flow_normalization", None) == "none"
     config = build_model_config(model_config, data.class_names, data.image_size, int(data.pixel_values.shape[1]))
     folds = loso_folds(data.subjects)
     check_loso_folds(folds, data.subjects)
@@ -181,6 +195,9 @@ def run_loso(
         "record_leaky_best_epoch": bool(record_leaky_best_epoch),
         "save_fold_models": bool(save_fold_models),
     }
+    if initialization is not None:
+        # Only when used: runs without it keep their digest (and stay resumable).
+        checked["init_from"] = initialization
     run_digest = run_config_digest(checked)
     info = {"versions": software_versions(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
@@ -253,6 +270,7 @@ def run_loso(
                 eval_batch_size=eval_batch_size,
                 folds_dir=out / FOLDS_DIR if save_fold_models else None,
                 device=str(accelerator.device),
+                model_factory=model_factory,
             ):
                 # Written last: its presence is what marks the fold complete.
                 atomic_write_json(out / FOLDS_DIR / f"{fold_file_stem(fold.test_subject)}.json", record)

@@ -20,6 +20,12 @@ from ..errors import FMANetConfigError
 OPTIMIZERS = ("adamw", "sgd")
 LR_SCHEDULES = ("cosine", "constant")
 CLASS_WEIGHTINGS = ("none", "balanced")
+AUGMENTATIONS = ("none", "flow")
+
+#: Recipe fields added after results were first recorded: left out of `to_dict` while at
+#: these values, so a run folder written before they existed still resumes and its
+#: run_config digest is unchanged.
+RECIPE_DEFAULTS = {"augmentation": "none", "ema_decay": 0.0}
 
 #: Optimiser steps per fold that ``epochs="auto"`` aims for. Measured on SynthME
 #: (docs/performance.md): 12 subjects x 12 clips need 15 epochs of 132 training clips
@@ -49,6 +55,12 @@ class TrainingSchedule:
         lr_schedule: ``"cosine"`` (per step from the peak to 0 at the end) or ``"constant"``.
         class_weighting: ``"none"`` or ``"balanced"`` (cross-entropy weight of class c =
             n / (K * n_c) over the K classes present in the fold's TRAINING labels).
+        augmentation: ``"none"`` or ``"flow"``: flow-consistent mirror / rotation / zoom of
+            each training batch (`fmanet_hf.training.augmentation.FlowAugmentation` with its
+            defaults), the same transform for both phases; drawn from the fold's seed.
+        ema_decay: 0 (off) or the decay in (0, 1) of an exponential moving average of the
+            weights (`fmanet_hf.training.weight_averaging.WeightEMA`); the averaged weights
+            replace the final ones after the last epoch, so the scored model is the average.
     """
 
     epochs: int | str
@@ -59,6 +71,8 @@ class TrainingSchedule:
     momentum: float = 0.0
     lr_schedule: str = "cosine"
     class_weighting: str = "none"
+    augmentation: str = "none"
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         def fail(message: str) -> None:
@@ -84,6 +98,15 @@ class TrainingSchedule:
             fail(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}.")
         if self.class_weighting not in CLASS_WEIGHTINGS:
             fail(f"class_weighting must be one of {list(CLASS_WEIGHTINGS)}, got {self.class_weighting!r}.")
+        if self.augmentation not in AUGMENTATIONS:
+            fail(f"augmentation must be one of {list(AUGMENTATIONS)}, got {self.augmentation!r}.")
+        if (
+            isinstance(self.ema_decay, bool)
+            or not isinstance(self.ema_decay, (int, float))
+            or not math.isfinite(self.ema_decay)
+            or not 0.0 <= self.ema_decay < 1.0
+        ):
+            fail(f"ema_decay must be in [0, 1) (0 = no weight averaging), got {self.ema_decay!r}.")
 
     @property
     def epochs_rule(self) -> str:
@@ -102,8 +125,11 @@ class TrainingSchedule:
         values = asdict(self)
         values["epochs"] = self.epochs if self.epochs_rule == "auto" else int(self.epochs)
         values["batch_size"] = int(self.batch_size)
-        for key in ("learning_rate", "weight_decay", "momentum"):
+        for key in ("learning_rate", "weight_decay", "momentum", "ema_decay"):
             values[key] = float(values[key])
+        for key, default in RECIPE_DEFAULTS.items():
+            if values[key] == default:
+                del values[key]
         return values
 
     def learning_rate_at(self, step: int, total_steps: int) -> float:
@@ -137,6 +163,7 @@ def resolve_epochs(epochs: int | str, num_train_samples: float, batch_size: int)
 
 
 __all__ = [
+    "AUGMENTATIONS",
     "AUTO_EPOCH_RANGE",
     "AUTO_TARGET_STEPS",
     "CLASS_WEIGHTINGS",

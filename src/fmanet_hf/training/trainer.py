@@ -48,6 +48,7 @@ from transformers import Trainer, TrainingArguments
 from ..errors import FMANetConfigError
 from .collate import FMANetDataCollator, class_names_of
 from .engine import class_weights_for
+from .initialization import load_initial_weights
 from .model_config import build_model_config, default_model_factory
 from .schedule import CLASS_WEIGHTINGS
 from .seeds import derive_seed
@@ -136,6 +137,7 @@ def train_with_trainer(
     progress: bool = True,
     class_names: Sequence[str] | None = None,
     training_args: Mapping[str, Any] | None = None,
+    init_from: str | os.PathLike | None = None,
 ) -> TrainerRun:
     """Fine-tune a fresh FMANet on a prepared dataset with `transformers.Trainer`.
 
@@ -163,6 +165,8 @@ def train_with_trainer(
         class_names: override the dataset's class names.
         training_args: further `TrainingArguments` keywords (they override the ones above;
             removed transformers 4 names such as ``evaluation_strategy`` raise TypeError).
+        init_from: start from the weights of this folder (`fmanet-hf pretrain` output;
+            `fmanet_hf.training.initialization.load_initial_weights`) instead of at random.
 
     Returns:
         A `TrainerRun`.
@@ -207,6 +211,8 @@ def train_with_trainer(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(int(seed), "trainer"))
         model = default_model_factory(config)
+        if init_from is not None:
+            load_initial_weights(model, init_from)
     trainer = FMANetTrainer(
         model=model,
         args=args,
