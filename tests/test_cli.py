@@ -184,6 +184,58 @@ def test_ablate_command_writes_one_table_with_deltas_vs_full(tiny_cli_data, tmp_
     assert markdown in capsys.readouterr().out
 
 
+def test_loso_command_passes_the_recipe_and_init_from(tiny_cli_data, tmp_path, monkeypatch):
+    import fmanet_hf.training.loso as loso_module
+
+    seen = {}
+    monkeypatch.setattr(loso_module, "run_loso", lambda prepared, **kwargs: seen.update(kwargs) or {})
+    args = make_parser().parse_args(["loso", "--out", str(tmp_path / "x"), "--augment", "flow", "--ema-decay", "0.98",
+                                     "--init-from", "pretrained", *tiny_cli_options()])
+    assert args.handler(args) == 0
+    assert seen["schedule"].augmentation == "flow" and seen["schedule"].ema_decay == 0.98
+    assert seen["init_from"] == "pretrained"
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["ablate", "--out", "x", "--seeds", "0,0"], "distinct integers"),
+        (["ablate", "--out", "x", "--seeds", "a"], "distinct integers"),
+        (["loso", "--out", "x", "--ema-decay", "1"], "[0, 1)"),
+        (["loso", "--out", "x", "--augment", "mixup"], "invalid choice"),
+        (["baseline", "--pool", "0"], "integer >= 1 or 'inner'"),
+        (["baseline", "--l2", "-1"], "number >= 0 or 'inner'"),
+        (["synth", "--masked-fraction", "2"], "[0, 1]"),
+    ],
+)
+def test_recipe_and_evidence_flags_refuse_bad_values_at_parsing(argv, words, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(argv)
+    assert exit_info.value.code == 2
+    assert words in capsys.readouterr().err
+
+
+def test_ablate_seeds_and_baselines_reach_run_ablation(tiny_cli_data, tmp_path, monkeypatch):
+    import fmanet_hf.training.ablation as ablation_module
+
+    seen = {}
+    monkeypatch.setattr(ablation_module, "run_ablation", lambda prepared, **kwargs: seen.update(kwargs) or {"markdown": ""})
+    args = make_parser().parse_args(["ablate", "--out", str(tmp_path / "x"), "--seeds", "0,1,2",
+                                     "--ablations", "mmcof_cnn,mmcof_logreg", *tiny_cli_options()])
+    assert args.handler(args) == 0
+    assert seen["seeds"] == [0, 1, 2] and seen["ablations"] == ["mmcof_cnn", "mmcof_logreg"]
+
+
+def test_synth_command_generates_people_of_synthme_2(tmp_path, capsys):
+    out = tmp_path / "people"
+    assert cli_main(["synth", "--generator", "2.0", "--people", "takeo", "--samples-per-class", "1",
+                     "--frames-per-clip", "7", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "SynthME 2.0.0: 3 clips" in printed and "people: takeo" in printed
+    manifest = json.loads((out / "synthme_manifest.json").read_text())
+    assert manifest["generator_version"] == "2.0.0"
+
+
 def test_train_command_with_held_out_subjects(tiny_cli_data, tmp_path, capsys, monkeypatch):
     import re
 

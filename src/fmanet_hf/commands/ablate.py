@@ -9,7 +9,14 @@ import argparse
 from typing import Any
 
 from . import inputs
-from .common_flags import add_loso_arguments, add_schedule_arguments, add_training_data_arguments
+from .common_flags import (
+    seed_list_argument,
+    add_init_argument,
+    add_loso_arguments,
+    add_recipe_arguments,
+    add_schedule_arguments,
+    add_training_data_arguments,
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         schedule=inputs.schedule_from_args(args),
         seed=args.seed,
+        seeds=args.seeds,
         base_config=inputs.model_config_from_args(args) or None,
         ablations=names,
         progress=not args.quiet,
@@ -31,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         record_leaky_best_epoch=args.record_leaky_best_epoch,
         fold_parallel=args.fold_parallel,
         fold_workers=args.fold_workers,
+        init_from=args.init_from,
     )
     if args.quiet and accelerator.is_main_process:
         print(summary["markdown"])
@@ -47,7 +56,18 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add_training_data_arguments(ablate)
     add_schedule_arguments(ablate, out_help="folder: one LOSO run per ablation under it, plus the tables")
     add_loso_arguments(ablate)
-    ablate.add_argument("--ablations", help="comma-separated subset (default: all; full always runs)")
+    add_recipe_arguments(ablate)
+    add_init_argument(ablate)
+    ablate.add_argument(
+        "--ablations",
+        help="comma-separated variants (default: the FMANet ablations; full always runs); also the baselines "
+        "mmcof_cnn (fixed MM-COF into the same network) and mmcof_logreg (logistic regression, inner-split settings)",
+    )
+    ablate.add_argument(
+        "--seeds", type=seed_list_argument,
+        help="comma-separated seeds, e.g. 0,1,2: every trained variant runs once per seed; the table gives mean "
+        "and standard deviation (default: --seed alone)",
+    )
     ablate.set_defaults(handler=run)
     return ablate
 

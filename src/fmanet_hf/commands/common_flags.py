@@ -59,6 +59,29 @@ def epochs_argument(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'auto', got {text!r}") from None
 
 
+def seed_list_argument(text: str) -> list[int]:
+    """``--seeds 0,1,2``: distinct integers >= 0."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        seeds = [int(part) for part in parts]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct integers >= 0 separated by commas, got {text!r}")
+    return seeds
+
+
+def ema_decay_argument(text: str) -> float:
+    """``--ema-decay``: 0 (off) or a number in (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1) (0 = off), got {text!r}")
+    return value
+
+
 def assignment_argument(text: str) -> tuple[str, Any]:
     """``--set KEY=VALUE``: (key, JSON value, or the bare word when it is not JSON)."""
     key, sep, raw = text.partition("=")
@@ -149,6 +172,27 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, out_help: str) ->
     group.add_argument("--quiet", action="store_true", help="no progress bars or tables")
 
 
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``recipe`` group of loso, ablate and pretrain: the small-data training switches."""
+    group = parser.add_argument_group("recipe (docs/training.md)")
+    group.add_argument(
+        "--augment", choices=("none", "flow"), default="none",
+        help="'flow': flow-consistent mirror/rotation/zoom of each training batch (both phases alike); default none",
+    )
+    group.add_argument(
+        "--ema-decay", type=ema_decay_argument, default=0.0,
+        help="score an exponential moving average of the weights with this decay, e.g. 0.99 (default 0: off)",
+    )
+
+
+def add_init_argument(parser: argparse.ArgumentParser) -> None:
+    """``--init-from``: start from pretrained weights (loso, ablate, train)."""
+    parser.add_argument(
+        "--init-from", metavar="FOLDER",
+        help="start every model from the weights in FOLDER (written by `fmanet-hf pretrain`) instead of at random",
+    )
+
+
 def add_loso_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``LOSO`` group of loso and ablate."""
     group = parser.add_argument_group("LOSO")
@@ -170,6 +214,10 @@ def add_loso_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 __all__ = [
+    "add_init_argument",
+    "ema_decay_argument",
+    "seed_list_argument",
+    "add_recipe_arguments",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_CACHE",
     "DEFAULT_EPOCHS",

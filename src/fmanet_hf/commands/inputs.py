@@ -21,7 +21,8 @@ from .common_flags import processor_overrides
 
 def schedule_from_args(args: argparse.Namespace):
     """The `TrainingSchedule` of ``--epochs``, ``--batch-size``, ``--lr``, ``--weight-decay``,
-    ``--class-weighting`` and (``loso``/``ablate``) ``--optimizer``, ``--lr-schedule``."""
+    ``--class-weighting``, (``loso``/``ablate``) ``--optimizer``, ``--lr-schedule`` and
+    (``loso``/``ablate``/``pretrain``) ``--augment``, ``--ema-decay``."""
     from ..training.schedule import TrainingSchedule
 
     return TrainingSchedule(
@@ -32,6 +33,8 @@ def schedule_from_args(args: argparse.Namespace):
         optimizer=args.optimizer,
         lr_schedule=args.lr_schedule,
         class_weighting=args.class_weighting,
+        augmentation=getattr(args, "augment", "none"),
+        ema_decay=getattr(args, "ema_decay", 0.0),
     )
 
 

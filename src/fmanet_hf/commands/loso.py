@@ -12,7 +12,13 @@ import argparse
 from typing import Any
 
 from . import inputs
-from .common_flags import add_loso_arguments, add_schedule_arguments, add_training_data_arguments
+from .common_flags import (
+    add_init_argument,
+    add_loso_arguments,
+    add_recipe_arguments,
+    add_schedule_arguments,
+    add_training_data_arguments,
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         accelerator=accelerator,
         fold_workers=args.fold_workers,
+        init_from=args.init_from,
     )
     return 0
 
@@ -49,6 +56,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add_training_data_arguments(loso)
     add_schedule_arguments(loso, out_help="results folder (rerun with the same settings to resume)")
     add_loso_arguments(loso)
+    add_recipe_arguments(loso)
+    add_init_argument(loso)
     loso.add_argument("--ablation", help="train an ablation variant (full, single_phase, fixed_fusion, no_modulation, no_attention)")
     loso.add_argument("--save-fold-models", action="store_true", help="save each fold's final model under folds/<subject>/")
     loso.add_argument("--train-final-model", action="store_true", help="also train on ALL subjects and save final_model/")

@@ -1,12 +1,36 @@
 """``fmanet-hf synth``: generate the SynthME synthetic benchmark (CASME II layout).
 
-    fmanet-hf synth --out synthme --subjects 12 --samples-per-class 4
+    fmanet-hf synth --out synthme --subjects 12 --samples-per-class 4                  # SynthME 1.1
+    fmanet-hf synth --generator 2.0 --people loso --samples-per-class 8 --out synthme2  # one subject = one person
 """
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from .common_flags import positive_int
+
+
+def people_argument(text: str) -> str | list[str]:
+    """``--people``: a group name (loso, pretrain, examples) or comma-separated person ids."""
+    from ..data.synthetic import PERSON_GROUPS
+
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected a group name ({', '.join(PERSON_GROUPS)}) or comma-separated person ids")
+    return names[0] if len(names) == 1 and names[0] in PERSON_GROUPS else names
+
+
+def fraction_argument(text: str) -> float:
+    """A number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -15,25 +39,46 @@ def run(args: argparse.Namespace) -> int:
 
     info = generate_synthme(
         args.out,
+        generator_version=args.generator,
+        people=args.people,
         subjects=args.subjects,
+        masked_fraction=args.masked_fraction,
         samples_per_class=args.samples_per_class,
         frames_per_clip=args.frames_per_clip,
         seed=args.seed,
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
-    print(f"SynthME: {info.num_clips} clips of {info.frames_per_clip} frames, {info.num_subjects} subjects -> {info.root}")
-    print(f"classes: {info.class_counts}; faces: {', '.join(info.face_sources)}")
+    print(f"SynthME {info.generator_version}: {info.num_clips} clips of {info.frames_per_clip} frames, {info.num_subjects} subjects -> {info.root}")
+    if info.people:
+        print(f"classes: {info.class_counts}; people: {', '.join(info.people)}")
+    else:
+        print(f"classes: {info.class_counts}; faces: {', '.join(info.face_sources)}")
     return 0
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``synth`` to the ``fmanet-hf`` subcommands; returns its parser."""
-    synth = subparsers.add_parser("synth", help="generate the SynthME synthetic benchmark")
+    synth = subparsers.add_parser(
+        "synth", help="generate the SynthME synthetic benchmark",
+        description="SynthME 1.1 (default): subjects are variants of two photographs. SynthME 2.0 (--generator 2.0): "
+        "one subject = one person, from the licensed face photographs of installed packages (docs/synthme.md), "
+        "in fixed groups: loso (10 people), pretrain (3), examples (2).",
+    )
     synth.add_argument("--out", default="synthme", help="output folder (CASME II layout)")
-    synth.add_argument("--subjects", type=int, default=12)
-    synth.add_argument("--samples-per-class", type=int, default=4, help="clips per class and subject")
-    synth.add_argument("--frames-per-clip", type=int, default=11)
+    synth.add_argument("--generator", choices=("1.1", "2.0"), default="1.1", help="generator version (default 1.1)")
+    synth.add_argument(
+        "--people", type=people_argument,
+        help="2.0 only (required there): a group (loso, pretrain, examples) or comma-separated person ids",
+    )
+    synth.add_argument("--subjects", type=positive_int, help="1.1 only: number of subjects (default 12)")
+    synth.add_argument(
+        "--masked-fraction", type=fraction_argument,
+        help="2.0 only: share of negative clips masked by a smile whose apex->offset phase shows the suppression "
+        "(default 0.3)",
+    )
+    synth.add_argument("--samples-per-class", type=positive_int, default=4, help="clips per class and subject")
+    synth.add_argument("--frames-per-clip", type=positive_int, default=11)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--overwrite", action="store_true")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")

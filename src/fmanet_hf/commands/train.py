@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import FMANetConfigError
 from . import inputs
-from .common_flags import add_schedule_arguments, add_training_data_arguments
+from .common_flags import add_init_argument, add_schedule_arguments, add_training_data_arguments
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         processor=processor,
         use_cpu=True if args.cpu else None,
         progress=not args.quiet,
+        init_from=args.init_from,
     )
     if accelerator.is_main_process:
         print(f"model and processor saved to {os.path.abspath(args.out)}")
@@ -67,6 +68,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_training_data_arguments(train)
     add_schedule_arguments(train, out_help="output folder: model.safetensors, config.json, preprocessor_config.json")
+    add_init_argument(train)
     train.add_argument("--eval-subjects", help="comma-separated subjects held out for evaluation")
     train.add_argument("--report-to", default="none", help='"none" or "tensorboard" (needs the tensorboard package)')
     train.set_defaults(handler=run)
