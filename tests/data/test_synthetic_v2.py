@@ -229,3 +229,43 @@ def test_examples_group_generates_one_subject_per_person(tmp_path):
     assert info.people == ("zidane", "takeo") and info.num_clips == 6
     licences = {s["person"]: " ".join(s["licences"]) for s in manifest["subjects"]}
     assert "AGPL-3.0" in licences["zidane"] and "BSD-3" in licences["takeo"]
+
+
+def test_a_session_the_face_detector_misses_is_replaced_by_the_next_draw_of_its_stream(tmp_path, monkeypatch):
+    import fmanet_hf.face as face_module
+    from fmanet_hf.data.synthetic.sessions import draw_session
+    from fmanet_hf.errors import FaceNotFoundError
+
+    real_detect = face_module.detect_face
+    calls = []
+
+    def miss_the_first(gray, *args, **kwargs):
+        if gray.shape[:2] == (160, 160):  # a rendered session (photographs have other sizes)
+            calls.append(1)
+        if len(calls) == 1 and gray.shape[:2] == (160, 160):  # session 0's first draw
+            raise FaceNotFoundError("no face (simulated)")
+        return real_detect(gray, *args, **kwargs)
+
+    monkeypatch.setattr(face_module, "detect_face", miss_the_first)
+    person = PEOPLE[1]
+    info = generate_synthme(tmp_path / "replaced", people=[person], seed=5, **TINY)
+    manifest = json.loads(info.manifest_path.read_text())
+    sessions = manifest["subjects"][0]["sessions"]
+    assert [s["replacement_draws"] for s in sessions] == [1, 0, 0]
+    expected = draw_session(5, person, 0, 1)
+    assert sessions[0]["roll_deg"] == pytest.approx(expected.roll_deg)
+    assert sessions[0]["mirror"] == expected.mirror
+    assert sessions[1]["roll_deg"] == pytest.approx(draw_session(5, person, 1).roll_deg)
+
+
+def test_a_person_whose_face_is_never_found_is_an_error_naming_them(tmp_path, monkeypatch):
+    import fmanet_hf.face as face_module
+    from fmanet_hf.errors import DatasetError, FaceNotFoundError
+
+    def never(*args, **kwargs):
+        raise FaceNotFoundError("no face (simulated)")
+
+    monkeypatch.setattr(face_module, "detect_face", never)
+    with pytest.raises(DatasetError, match=PEOPLE[1]):
+        generate_synthme(tmp_path / "never", people=[PEOPLE[1]], seed=5, **TINY)
+    assert not (tmp_path / "never").exists()

@@ -12,18 +12,20 @@ each session's neutral image is rendered once and reused by the clips that draw 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ...errors import DatasetError
 
 from .clips import STREAM_PERSON_ORDER, draw_person_sample
 from .layout import write_jpeg
 from .people import Person, group_of
 from .person_faces import PersonFace, load_person_face
 from .renderer import RenderedSubject, render_person_clip, render_subject
-from .sessions import SESSIONS_PER_PERSON, draw_sessions, person_stream_key
+from .sessions import SESSIONS_PER_PERSON, draw_session, person_stream_key
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,42 @@ def _subject_record(number: int, face: PersonFace, sessions: list, rendered: dic
     }
 
 
+#: Replacement draws tried for a session whose face the detector misses before giving up.
+MAX_SESSION_ATTEMPTS = 8
+
+
+def _detectable_sessions(face: PersonFace, settings: PeopleSetSettings) -> tuple[list, dict[int, RenderedSubject]]:
+    """The person's sessions, each rendered and checked with the package's face detector.
+
+    dlib's HOG detector is brittle on some faces (a three-quarter view, a mirrored or rolled
+    copy): a session whose neutral image it misses would give clips that `prepare` cannot
+    align. Such a session is replaced by the next draw of its own stream (deterministic),
+    and the replacement count is recorded; a person with no detectable draw is an error.
+    """
+    from ...errors import FaceNotFoundError
+    from ...face import detect_face
+    from ...frames import to_gray_float
+
+    sessions, rendered = [], {}
+    for index in range(SESSIONS_PER_PERSON):
+        for attempt in range(MAX_SESSION_ATTEMPTS):
+            session = draw_session(settings.seed, face.person.id, index, attempt)
+            subject = render_subject(face.face, session, settings.size, settings.grayscale)
+            try:
+                detect_face(to_gray_float(np.rint(subject.neutral).astype(np.uint8)))
+            except FaceNotFoundError:
+                continue
+            sessions.append(replace(session, replacement_draws=attempt))
+            rendered[index] = subject
+            break
+        else:
+            raise DatasetError(
+                f"SynthME 2.0: the face of {face.person.id!r} is not found by the face detector in any of "
+                f"{MAX_SESSION_ATTEMPTS} draws of its session {index}; this person cannot be rendered here."
+            )
+    return sessions, rendered
+
+
 def render_people_set(frames_root: Path, people: tuple[Person, ...], settings: PeopleSetSettings, progress: bool = True) -> PeopleSet:
     """Render every clip of a 2.0 set into ``frames_root/subNN/EPxx_01/img1.jpg...``.
 
@@ -121,8 +159,7 @@ def render_people_set(frames_root: Path, people: tuple[Person, ...], settings: P
     with tqdm(total=total, desc="SynthME 2.0", unit="clip", disable=not progress) as bar:
         for number, face in enumerate(faces, start=1):
             person_id = face.person.id
-            sessions = draw_sessions(settings.seed, person_id, SESSIONS_PER_PERSON)
-            rendered: dict[int, RenderedSubject] = {}
+            sessions, rendered = _detectable_sessions(face, settings)
             # Shuffle clip numbers per person so the folder name carries no class information.
             order_key = (STREAM_PERSON_ORDER, person_stream_key(person_id))
             order_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(settings.seed, spawn_key=order_key)))
@@ -137,8 +174,6 @@ def render_people_set(frames_root: Path, people: tuple[Person, ...], settings: P
                     settings.seed, number, person_id, class_name, repeat, filename, settings.frames_per_clip,
                     settings.amplitude_range, settings.masked_fraction, len(sessions),
                 )
-                if sample.session not in rendered:
-                    rendered[sample.session] = render_subject(face.face, sessions[sample.session], settings.size, settings.grayscale)
                 clip_dir = subject_dir / filename
                 clip_dir.mkdir()
                 for t, image in enumerate(render_person_clip(rendered[sample.session], sample, settings.seed), start=1):

@@ -51,6 +51,8 @@ class PersonSession:
             ``(I ** gamma - 0.5) * contrast + 0.5 + brightness``.
         shape_warp: always empty: a session never reshapes the face (that would be a new
             identity); present so the renderer frames sessions and 1.x variants alike.
+        replacement_draws: how many earlier draws of this session were replaced because the
+            face detector missed the face in them (0 for most).
     """
 
     person: str
@@ -64,6 +66,7 @@ class PersonSession:
     contrast: float
     brightness: float
     shape_warp: dict[str, float] = field(default_factory=dict)
+    replacement_draws: int = 0
 
 
 def person_stream_key(person_id: str) -> int:
@@ -71,8 +74,33 @@ def person_stream_key(person_id: str) -> int:
     return zlib.crc32(person_id.encode("utf-8"))
 
 
+def draw_session(seed: int, person_id: str, index: int, attempt: int = 0) -> PersonSession:
+    """Session ``index`` of one person; ``attempt`` > 0 draws a replacement for a session in
+    which the face detector does not find the face (see `draw_sessions`).
+
+    The stream is ``(STREAM_SESSION, crc32(person_id), index)`` for the first attempt (as in
+    the first 2.0 sets) and ``(..., index, attempt)`` for a replacement.
+    """
+    key = (STREAM_SESSION, person_stream_key(person_id), index) + ((attempt,) if attempt else ())
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+    low_gamma, high_gamma = SESSION_GAMMA_RANGE
+    return PersonSession(
+        person=person_id,
+        session=index,
+        mirror=bool(rng.uniform() < SESSION_MIRROR_PROBABILITY),
+        face_width_fraction=float(BASE_FACE_WIDTH_FRACTION * (1.0 + rng.uniform(-SESSION_FACE_WIDTH_SPREAD, SESSION_FACE_WIDTH_SPREAD))),
+        aspect=float(1.0 + rng.uniform(-SESSION_ASPECT_SPREAD, SESSION_ASPECT_SPREAD)),
+        roll_deg=float(rng.uniform(-SESSION_ROLL_MAX_DEG, SESSION_ROLL_MAX_DEG)),
+        centre_shift=(float(rng.uniform(-SESSION_CENTRE_SHIFT_MAX, SESSION_CENTRE_SHIFT_MAX)),
+                      float(rng.uniform(-SESSION_CENTRE_SHIFT_MAX, SESSION_CENTRE_SHIFT_MAX))),
+        gamma=float(math.exp(rng.uniform(math.log(low_gamma), math.log(high_gamma)))),
+        contrast=float(1.0 + rng.uniform(-SESSION_CONTRAST_SPREAD, SESSION_CONTRAST_SPREAD)),
+        brightness=float(rng.uniform(-SESSION_BRIGHTNESS_SPREAD, SESSION_BRIGHTNESS_SPREAD)),
+    )
+
+
 def draw_sessions(seed: int, person_id: str, count: int = SESSIONS_PER_PERSON) -> list[PersonSession]:
-    """The sessions of one person.
+    """The sessions of one person (first attempts; see `draw_session`).
 
     Args:
         seed: master seed (>= 0).
@@ -83,28 +111,11 @@ def draw_sessions(seed: int, person_id: str, count: int = SESSIONS_PER_PERSON) -
         ``count`` :class:`PersonSession`, session ``k`` from the stream
         ``(STREAM_SESSION, crc32(person_id), k)``.
     """
-    sessions = []
-    for index in range(count):
-        sequence = np.random.SeedSequence(seed, spawn_key=(STREAM_SESSION, person_stream_key(person_id), index))
-        rng = np.random.Generator(np.random.PCG64(sequence))
-        low_gamma, high_gamma = SESSION_GAMMA_RANGE
-        sessions.append(PersonSession(
-            person=person_id,
-            session=index,
-            mirror=bool(rng.uniform() < SESSION_MIRROR_PROBABILITY),
-            face_width_fraction=float(BASE_FACE_WIDTH_FRACTION * (1.0 + rng.uniform(-SESSION_FACE_WIDTH_SPREAD, SESSION_FACE_WIDTH_SPREAD))),
-            aspect=float(1.0 + rng.uniform(-SESSION_ASPECT_SPREAD, SESSION_ASPECT_SPREAD)),
-            roll_deg=float(rng.uniform(-SESSION_ROLL_MAX_DEG, SESSION_ROLL_MAX_DEG)),
-            centre_shift=(float(rng.uniform(-SESSION_CENTRE_SHIFT_MAX, SESSION_CENTRE_SHIFT_MAX)),
-                          float(rng.uniform(-SESSION_CENTRE_SHIFT_MAX, SESSION_CENTRE_SHIFT_MAX))),
-            gamma=float(math.exp(rng.uniform(math.log(low_gamma), math.log(high_gamma)))),
-            contrast=float(1.0 + rng.uniform(-SESSION_CONTRAST_SPREAD, SESSION_CONTRAST_SPREAD)),
-            brightness=float(rng.uniform(-SESSION_BRIGHTNESS_SPREAD, SESSION_BRIGHTNESS_SPREAD)),
-        ))
-    return sessions
+    return [draw_session(seed, person_id, index) for index in range(count)]
 
 
 __all__ = [
+    "draw_session",
     "SESSIONS_PER_PERSON",
     "SESSION_ASPECT_SPREAD",
     "SESSION_BRIGHTNESS_SPREAD",
