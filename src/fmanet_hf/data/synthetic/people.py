@@ -120,8 +120,10 @@ def _morph(first: str, second: str) -> Person:
 
 # Four real people and their six pairwise morphs make the ten LOSO subjects; no morph parent is
 # in another group. With seven usable people (bb-right was dropped, see LEFT_OUT_SOURCES), two
-# kept apart for the examples and four in LOSO leave one for pretraining.
-_LOSO_REAL = ("eileen-collins", "grace-hopper", "bb-left", "einstein")
+# kept apart for the examples and four in LOSO leave one for pretraining: einstein, whose
+# 82 px source face the detector finds in only some framings (sessions are redrawn until it
+# is found reliably), so the LOSO group holds the four faces it always finds.
+_LOSO_REAL = ("eileen-collins", "grace-hopper", "bb-left", "tongue")
 MORPHS: tuple[Person, ...] = tuple(_morph(a, b) for a, b in combinations(_LOSO_REAL, 2))
 
 PEOPLE: dict[str, Person] = {person.id: person for person in REAL_PEOPLE + MORPHS}
@@ -129,7 +131,7 @@ PEOPLE: dict[str, Person] = {person.id: person for person in REAL_PEOPLE + MORPH
 PERSON_GROUPS: dict[str, tuple[str, ...]] = {
     # Kept apart for predict --example and the demo: never in training.
     "examples": ("zidane", "takeo"),
-    "pretrain": ("tongue",),
+    "pretrain": ("einstein",),
     "loso": _LOSO_REAL + tuple(m.id for m in MORPHS if set(m.parents) <= set(_LOSO_REAL)),
 }
 

@@ -96,8 +96,38 @@ def _subject_record(number: int, face: PersonFace, sessions: list, rendered: dic
     }
 
 
+#: Random-stream id of the detection probes (fixed forever: changing it changes 2.0 sets).
+STREAM_DETECTION_PROBE = 14
 #: Replacement draws tried for a session whose face the detector misses before giving up.
-MAX_SESSION_ATTEMPTS = 8
+MAX_SESSION_ATTEMPTS = 16
+
+
+#: Noisy, shifted, JPEG-compressed copies of a session's neutral face that the detector must
+#: also find: a face found only in the clean image is lost in some clips' onset frames.
+DETECTION_PROBES = 6
+
+
+def _detection_probes(neutral: np.ndarray, seed: int, person_id: str, index: int, attempt: int) -> list[np.ndarray]:
+    """The clean neutral (uint8) and `DETECTION_PROBES` copies with the clips' worst nuisance:
+    sensor noise at the top of its range, a sub-pixel shift of up to half a pixel, and the
+    written frames' JPEG compression (seeded by the session, so the check is deterministic)."""
+    import cv2
+
+    from .layout import JPEG_QUALITY
+    from .parameters import NOISE_SIGMA_RANGE
+
+    key = (STREAM_DETECTION_PROBE, person_stream_key(person_id), index, attempt)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+    clean = np.rint(neutral).astype(np.uint8)
+    probes = [clean]
+    height, width = clean.shape[:2]
+    for _ in range(DETECTION_PROBES):
+        shift = np.array([[1.0, 0.0, rng.uniform(-0.5, 0.5)], [0.0, 1.0, rng.uniform(-0.5, 0.5)]])
+        moved = cv2.warpAffine(neutral.astype(np.float32), shift, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        noisy = np.clip(moved + rng.normal(0.0, NOISE_SIGMA_RANGE[1], moved.shape), 0.0, 255.0)
+        encoded = cv2.imencode(".jpg", np.rint(noisy).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
+        probes.append(cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED))
+    return probes
 
 
 def _detectable_sessions(face: PersonFace, settings: PeopleSetSettings) -> tuple[list, dict[int, RenderedSubject]]:
@@ -118,7 +148,8 @@ def _detectable_sessions(face: PersonFace, settings: PeopleSetSettings) -> tuple
             session = draw_session(settings.seed, face.person.id, index, attempt)
             subject = render_subject(face.face, session, settings.size, settings.grayscale)
             try:
-                detect_face(to_gray_float(np.rint(subject.neutral).astype(np.uint8)))
+                for probe in _detection_probes(subject.neutral, settings.seed, face.person.id, index, attempt):
+                    detect_face(to_gray_float(probe))
             except FaceNotFoundError:
                 continue
             sessions.append(replace(session, replacement_draws=attempt))
