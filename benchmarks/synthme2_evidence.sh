@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# SynthME 2.0 evidence (issue 13, docs/design-notes.md): every command, in the order it was run.
+# Usage: bash benchmarks/synthme2_evidence.sh WORK_DIR   (about 1.5 h on 2 CPU cores)
+# Needs the [synthme] extra and ultralytics' photographs:
+#   pip install -e ".[synthme]" -c constraints.txt && pip install --no-deps ultralytics==8.4.190
+# Then: python benchmarks/collect_synthme2_evidence.py WORK_DIR   (writes benchmarks/results/)
+set -u
+export OMP_NUM_THREADS=1
+F=${FMANET_HF:-fmanet-hf}
+D=${1:?give a work folder}
+RECIPE="--epochs 30 --batch-size 16 --lr 2e-3 --weight-decay 1e-4 --augment flow --ema-decay 0.99"
+stamp() { date -u +%H:%M:%S; }
+mkdir -p "$D"
+# 1. Data (fixed before any model was scored) and the logistic-regression baseline.
+$F synth --generator 2.0 --people loso --samples-per-class 8 --seed 0 --out "$D/s2-loso" --quiet
+$F prepare --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --num-proc 2 > "$D/prep-loso.log" 2>&1
+$F baseline --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --pool inner --l2 inner --out "$D/baseline-logreg-inner.json"
+# 2. FMANet, its ablations and both baselines, 3 seeds each.
+echo "$(stamp) ablate start"
+$F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --out "$D/runs/ablation" --seeds 0,1,2 \
+  --ablations full,single_phase,fixed_fusion,no_modulation,no_attention,mmcof_cnn,mmcof_logreg \
+  $RECIPE --fold-workers 2 --quiet > "$D/ablation.log" 2>&1 && echo "$(stamp) ablate OK" || echo "$(stamp) ablate FAIL"
+# 3. Pretraining on the pretrain group (other people), then the same LOSO started from it.
+$F synth --generator 2.0 --people pretrain --samples-per-class 300 --seed 3 --out "$D/s2-pretrain" --quiet
+$F prepare --dataset synthme --root "$D/s2-pretrain" --cache-dir "$D/cache" --num-proc 2 > "$D/prep-pretrain.log" 2>&1
+$F pretrain --dataset synthme --root "$D/s2-pretrain" --cache-dir "$D/cache" --out "$D/runs/pretrained" --seed 0 $RECIPE --quiet \
+  > "$D/pretrain.log" 2>&1 && echo "$(stamp) pretrain OK" || echo "$(stamp) pretrain FAIL"
+$F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --out "$D/runs/init-from" --seeds 0,1,2 --ablations full \
+  --init-from "$D/runs/pretrained" $RECIPE --fold-workers 2 --quiet > "$D/init-from.log" 2>&1 && echo "$(stamp) init-from OK" || echo "$(stamp) init-from FAIL"
+# 4. The recipe's own effect: the same schedule without augmentation and weight averaging.
+$F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --out "$D/runs/plain" --seeds 0,1,2 --ablations full \
+  --epochs 30 --batch-size 16 --lr 2e-3 --weight-decay 1e-4 --fold-workers 2 --quiet > "$D/plain.log" 2>&1 \
+  && echo "$(stamp) plain OK" || echo "$(stamp) plain FAIL"
+echo "$(stamp) all done"
