@@ -67,18 +67,32 @@ def test_cli_predict_example_runs_as_the_readme_says(tmp_path):
     # The package ships its SynthME checkpoint, so the README's command uses trained weights...
     assert payload["trained_model"] is True
     assert "UNTRAINED" not in result.stderr
-    assert len(payload["results"]) == 3
+    # ...on the clips of the two people kept apart from every training set (one per class each),
+    # rendered from the examples seed...
+    from fmanet_hf.data.synthetic.examples import EXAMPLES_FOLDER, EXAMPLES_SEED
+
+    manifest = json.loads((tmp_path / EXAMPLES_FOLDER / "synthme_manifest.json").read_text())
+    assert [s["person"] for s in manifest["subjects"]] == ["eileen-collins", "grace-hopper"]
+    assert {s["group"] for s in manifest["subjects"]} == {"examples"} and manifest["seed"] == EXAMPLES_SEED
+    assert len(payload["results"]) == 6
     true_labels = sorted(r["sample"].split("true: ")[1].rstrip(")") for r in payload["results"])
-    assert true_labels == ["negative", "positive", "surprise"]
-    # ...and gives, for each example clip, the bundled model's probabilities recorded by the golden
-    # test (tests/test_bundled_model_golden.py makes the same clips with the same seed).
-    golden = json.loads((Path(__file__).resolve().parent / "golden" / "bundled_synthme_megc3.json").read_text())
-    expected = {sample["label"]: sample["probabilities"] for sample in golden["example_clips"]["samples"]}
+    assert true_labels == sorted(["negative", "positive", "surprise"] * 2)
+    # ...and gives the probabilities of the bundled model and processor called directly.
+    import torch
+
+    from fmanet_hf.data import load_casme2
+    from fmanet_hf.pretrained import load_default_model
+
+    model, processor, trained = load_default_model()
+    assert trained
+    clips = {row["sample_id"]: row for row in load_casme2(tmp_path / EXAMPLES_FOLDER, class_set="megc3", dataset_name="synthme")}
     for result_row in payload["results"]:
-        true_label = result_row["sample"].split("true: ")[1].rstrip(")")
-        assert sum(result_row["scores"].values()) == pytest.approx(1.0, abs=1e-5)
-        assert list(result_row["scores"]) == golden["class_names"]
-        assert list(result_row["scores"].values()) == pytest.approx(expected[true_label], abs=1e-5), true_label
+        row = clips[result_row["sample"].split(" (true")[0]]
+        inputs = processor(row["onset_path"], row["apex_path"], row["offset_path"], return_tensors="pt")
+        with torch.no_grad():
+            expected = model(**inputs).logits.softmax(-1)[0].tolist()
+        assert list(result_row["scores"]) == [model.config.id2label[i] for i in range(3)]
+        assert list(result_row["scores"].values()) == pytest.approx(expected, abs=1e-5), row["sample_id"]
         assert result_row["label"] == max(result_row["scores"], key=result_row["scores"].get)
 
 

@@ -21,13 +21,11 @@ from .common_flags import DEFAULT_CACHE, positive_int
 
 
 def example_clips(cache_dir: Path) -> list[dict]:
-    """One SynthME clip per class (made once, then reused) as loader records."""
-    from ..data.registry import get_dataset_loader
-    from ..data.synthetic import generate_synthme
+    """The built-in example clips (`fmanet_hf.data.synthetic.examples`: one per class for each
+    of the two people kept apart from training) as loader records."""
+    from ..data.synthetic.examples import example_dataset
 
-    root = cache_dir / "example-synthme"
-    generate_synthme(root, subjects=1, samples_per_class=1, seed=0, progress=False)
-    dataset = get_dataset_loader("synthme").load(root)
+    dataset = example_dataset(cache_dir)
     return [dataset[i] for i in range(len(dataset))]
 
 

@@ -366,17 +366,15 @@ def _write_example_video(clip_dir: Path, frame_paths: list[str], fps: float = 10
 
 
 def prepare_examples(cache_dir: str | os.PathLike | None = None) -> list[Example]:
-    """One SynthME clip per class (rendered once into ``cache_dir``, then reused), with a video each.
+    """The built-in example clips (rendered once into ``cache_dir``, then reused), with a video each.
 
-    The folder and arguments match `fmanet-hf predict --example`, so both share one copy.
+    The same clips as `fmanet-hf predict --example` (`fmanet_hf.data.synthetic.examples`: the two
+    people kept apart from training, a seed no training set uses), sharing one copy.
     """
-    from ..data.registry import get_dataset_loader
-    from ..data.synthetic import generate_synthme
+    from ..data.synthetic.examples import example_dataset
 
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    root = root / "example-synthme"
-    generate_synthme(root, subjects=1, samples_per_class=1, seed=0, progress=False)
-    dataset = get_dataset_loader("synthme").load(root)
+    dataset = example_dataset(root)
     examples = []
     for index in range(len(dataset)):
         record = dataset[index]

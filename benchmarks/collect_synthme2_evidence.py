@@ -1,0 +1,100 @@
+"""Collect the SynthME 2.0 evidence runs (benchmarks/synthme2_evidence.sh) into one results file.
+
+    python benchmarks/collect_synthme2_evidence.py WORK_DIR [--out benchmarks/results/synthme2-evidence.json]
+
+Reads the ablation tables the runs wrote (``ablation.json``: per-seed pooled metrics of every
+variant), the pretraining record and the logistic-regression baseline, and writes one JSON file
+with the commands, the per-seed values, means, sample standard deviations and the seed-paired
+differences the design notes quote. Prints the same as a markdown table. Nothing is recomputed
+from predictions here: every number is one a command wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+METRICS = ("uf1", "uar", "accuracy")
+
+
+def load(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def spread(values):
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarise(rows_by_name, name):
+    row = rows_by_name[name]
+    return {m: {"mean": row[m], "std": row.get(f"{m}_std", 0.0), "per_seed": row.get(f"{m}_per_seed", [row[m]])} for m in METRICS}
+
+
+def paired(a, b, metric="uf1"):
+    """Mean and sample std of the seed-paired differences a - b (same seeds, same order)."""
+    differences = [x - y for x, y in zip(a[metric]["per_seed"], b[metric]["per_seed"])]
+    return {"mean": statistics.fmean(differences), "std": spread(differences), "per_seed": differences}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("work_dir", type=Path)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "synthme2-evidence.json")
+    args = parser.parse_args()
+    work = args.work_dir
+    ablation = load(work / "runs" / "ablation" / "ablation.json")
+    if ablation is None:
+        print(f"no {work}/runs/ablation/ablation.json: run benchmarks/synthme2_evidence.sh first", file=sys.stderr)
+        return 2
+    rows = {row["ablation"]: row for row in ablation["rows"]}
+    variants = {name: summarise(rows, name) for name in rows}
+    full = variants["full"]
+    comparisons = {}
+    for name in variants:
+        if name != "full":
+            comparisons[f"full - {name}"] = paired(full, variants[name])
+    extra_runs = {}
+    for label, folder in (("init_from_pretrained", "init-from"), ("plain_no_augmentation_no_ema", "plain")):
+        table = load(work / "runs" / folder / "ablation.json")
+        if table is not None:
+            extra = summarise({row["ablation"]: row for row in table["rows"]}, "full")
+            extra_runs[label] = extra
+            comparisons[f"{label} - full"] = paired(extra, full)
+    pretraining = load(work / "runs" / "pretrained" / "pretraining_info.json")
+    result = {
+        "what": "SynthME 2.0 LOSO evidence: FMANet, its ablations and two fixed-MM-COF baselines, 3 seeds; "
+        "pretraining on other people; the recipe's own effect",
+        "protocol": "docs/design-notes.md, 'Evidence on SynthME 2.0'",
+        "commands": "benchmarks/synthme2_evidence.sh (every command, in order)",
+        "data": {"subjects": ablation["num_folds"], "clips": ablation["num_samples"], "real_people": 4, "morphs": 6},
+        "schedule": ablation["schedule"],
+        "seeds": ablation["seeds"],
+        "variants": variants,
+        "extra_runs": extra_runs,
+        "comparisons_uf1": comparisons,
+        "pretraining": None if pretraining is None else {k: pretraining[k] for k in ("num_samples", "subjects", "schedule", "seconds")},
+        "wall_time_seconds": {row["ablation"]: row["wall_time_seconds"] for row in ablation["rows"]},
+        "machine": f"{platform.machine()}, 2 CPU cores, OMP_NUM_THREADS=1, --fold-workers 2",
+        "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print("| variant | UF1 (mean ± std) | UAR | per-seed UF1 |")
+    print("|---|---:|---:|---|")
+    for name, values in {**variants, **extra_runs}.items():
+        print(f"| {name} | {values['uf1']['mean']:.3f} ± {values['uf1']['std']:.3f} | {values['uar']['mean']:.3f} ± "
+              f"{values['uar']['std']:.3f} | {', '.join(f'{v:.3f}' for v in values['uf1']['per_seed'])} |")
+    print()
+    for label, diff in comparisons.items():
+        print(f"{label}: {100 * diff['mean']:+.1f} ± {100 * diff['std']:.1f} UF1 points (seed-paired)")
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
