@@ -8,7 +8,7 @@ set -u
 export OMP_NUM_THREADS=1
 F=${FMANET_HF:-fmanet-hf}
 D=${1:?give a work folder}
-RECIPE="--epochs 30 --batch-size 16 --lr 2e-3 --weight-decay 1e-4 --augment flow --ema-decay 0.99"
+RECIPE="--epochs 20 --batch-size 16 --lr 2e-3 --weight-decay 1e-4 --augment flow --ema-decay 0.99"
 stamp() { date -u +%H:%M:%S; }
 mkdir -p "$D"
 # 1. Data (fixed before any model was scored) and the logistic-regression baseline.
@@ -29,6 +29,6 @@ $F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --out "$D
   --init-from "$D/runs/pretrained" $RECIPE --fold-workers 2 --quiet > "$D/init-from.log" 2>&1 && echo "$(stamp) init-from OK" || echo "$(stamp) init-from FAIL"
 # 4. The recipe's own effect: the same schedule without augmentation and weight averaging.
 $F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --out "$D/runs/plain" --seeds 0,1,2 --ablations full \
-  --epochs 30 --batch-size 16 --lr 2e-3 --weight-decay 1e-4 --fold-workers 2 --quiet > "$D/plain.log" 2>&1 \
+  --epochs 20 --batch-size 16 --lr 2e-3 --weight-decay 1e-4 --fold-workers 2 --quiet > "$D/plain.log" 2>&1 \
   && echo "$(stamp) plain OK" || echo "$(stamp) plain FAIL"
 echo "$(stamp) all done"
