@@ -24,9 +24,11 @@ def test_readme_has_a_python_example_of_at_most_a_dozen_lines():
 def test_readme_set_up_commands_are_the_ones_ci_runs():
     text = README.read_text(encoding="utf-8")
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
-    assert 'pip install torch==2.13.0 -e ".[dev]" -c constraints.txt && python -m pytest' in text
+    readme_install = 'pip install torch==2.13.0 -e ".[dev]" -c constraints.txt && pip install --no-deps ultralytics==8.4.190'
+    assert readme_install + " && python -m pytest" in text
     assert "\npython -m pytest\n" in ci
     assert 'pip install --quiet torch==2.13.0 -e ".[dev]" -c constraints.txt' in ci
+    assert "pip install --quiet --no-deps ultralytics==8.4.190" in ci
     assert "fmanet-hf predict --example" in text
 
 
