@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
         command.append(f"--model-name {shlex.quote(args.model_name)}")
     if args.data_root:
         command.append("--data-root DATA_DIR")
+    if args.evidence:
+        command.append(f"--evidence {shlex.quote(args.evidence)}")
     info = export_run(
         args.run_dir,
         args.out_dir,
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         overwrite=args.overwrite,
         export_command=" ".join(command),
+        evidence=args.evidence,
     )
     print(format_plan(plan_upload(info.out_dir)))
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in info.metrics.items())
@@ -62,6 +65,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     export.add_argument("run_dir", help="the LOSO results folder (with final_model/)")
     export.add_argument("out_dir", help="the folder to create")
     export.add_argument("--dataset", choices=list(CARD_DATASETS), help="card template (default: detected from the run)")
+    export.add_argument(
+        "--evidence", metavar="FILE",
+        help="a committed comparison (benchmarks/results/synthme2-evidence.json) shown in the card beside the run's "
+        "own numbers: the baselines and ablations on the same data, over seeds",
+    )
     export.add_argument("--include-folds", action="store_true", help="also export folds/<subject>/ (run made with --save-fold-models)")
     export.add_argument("--repo-id", help="the intended Hub repo, used in the card's examples")
     export.add_argument("--model-name", help="name in the card's model-index (default: the repo name)")

@@ -333,6 +333,53 @@ class CardInputs:
     export_command: str
     results_sha256: str
     includes_folds: bool
+    evidence: Mapping[str, Any] | None = None
+
+
+EVIDENCE_LABELS = {
+    "full": "FMANet (full)",
+    "single_phase": "FMANet, onset->apex phase only",
+    "fixed_fusion": "FMANet, fixed phase weights",
+    "no_modulation": "FMANet, no magnitude modulation",
+    "no_attention": "FMANet, no motion attention",
+    "mmcof_cnn": "baseline: fixed MM-COF into the same CNN",
+    "mmcof_logreg": "baseline: logistic regression on fixed MM-COF (deterministic)",
+    "init_from_pretrained": "FMANet, started from SynthME pretraining on another person",
+    "plain_no_augmentation_no_ema": "FMANet without augmentation and weight averaging",
+}
+
+
+def evidence_table(evidence: Mapping[str, Any] | None) -> str:
+    """The comparison on the same data (variants and baselines, mean ± std over seeds), or "".
+
+    ``evidence`` is a file written by ``benchmarks/collect_synthme2_evidence.py``: ``variants``
+    and ``extra_runs`` map a name to ``{"uf1"|"uar"|"accuracy": {"mean", "std", "per_seed"}}``.
+    """
+    if not evidence:
+        return ""
+    try:
+        seeds = ", ".join(str(s) for s in evidence["seeds"])
+        rows = {**evidence["variants"], **evidence.get("extra_runs", {})}
+        lines = [
+            f"Same data, same protocol, seeds {seeds} (mean ± sample std of pooled LOSO over "
+            f"{evidence['data']['subjects']} subjects, {evidence['data']['clips']} clips):",
+            "",
+            "| model | UF1 | UAR | UF1 per seed |",
+            "|---|---:|---:|---|",
+        ]
+        for name, values in rows.items():
+            label = EVIDENCE_LABELS.get(name, name)
+            lines.append(
+                f"| {label} | {values['uf1']['mean']:.3f} ± {values['uf1']['std']:.3f} | "
+                f"{values['uar']['mean']:.3f} ± {values['uar']['std']:.3f} | "
+                + ", ".join(f"{v:.3f}" for v in values["uf1"]["per_seed"])
+                + " |"
+            )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelCardError(
+            f"The evidence file does not have the layout benchmarks/collect_synthme2_evidence.py writes ({error!r})."
+        ) from error
+    return "\n".join(lines) + "\n"
 
 
 def card_context(inputs: CardInputs) -> dict[str, str]:
@@ -400,6 +447,7 @@ From the command line: `fmanet-hf predict onset.png apex.png offset.png --model 
         "uar": _number(results["uar"]),
         "chance_uar": _number(1.0 / len(names)) if names else "n/a",
         "results_table": results_table(results),
+        "evidence_table": evidence_table(inputs.evidence),
         "per_dataset_table": per_dataset_table(results),
         "loso_command": inputs.loso_command,
         "export_command": inputs.export_command,
@@ -423,6 +471,7 @@ __all__ = [
     "ModelCardError",
     "TEMPLATE_DIR_ENV",
     "card_context",
+    "evidence_table",
     "check_model_card",
     "detect_card_dataset",
     "find_template_dir",

@@ -173,6 +173,7 @@ def export_run(
     data_root: str | os.PathLike | None = None,
     overwrite: bool = False,
     export_command: str | None = None,
+    evidence: str | os.PathLike | None = None,
 ) -> ExportInfo:
     """Build a Hub-ready folder from a finished LOSO run (see the module docstring).
 
@@ -187,6 +188,9 @@ def export_run(
         data_root: the dataset folder; for SynthME its manifest gives the exact ``synth`` command.
         overwrite: replace an existing ``out_dir``.
         export_command: the command line to quote in the card (default: rebuilt).
+        evidence: a committed comparison file (``benchmarks/collect_synthme2_evidence.py``
+            output) whose variants and baselines the card shows beside the run's own
+            numbers; copied into the folder as ``evidence.json``.
 
     Raises:
         CheckpointError: the run is unfinished, has no final model or processor, or holds pickles.
@@ -213,6 +217,11 @@ def export_run(
         raise CheckpointError(f"{run} has no {RESULTS_NAME}: the LOSO run has not finished (rerun the same command to resume).")
     results = _read_json(results_path, "the run's pooled results")
     run_config = _read_json(run / RUN_CONFIG_NAME, "the run's settings")
+    evidence_data = None
+    if evidence is not None:
+        if not Path(evidence).is_file():
+            raise CheckpointError(f"--evidence {str(evidence)!r} is not a file; give a results file of benchmarks/collect_synthme2_evidence.py.")
+        evidence_data = _read_json(Path(evidence), "the evidence file")
     final = run / FINAL_MODEL_DIR
     if not (final / "config.json").is_file():
         raise CheckpointError(
@@ -273,10 +282,13 @@ def export_run(
             export_command=command,
             results_sha256=file_sha256(results_path),
             includes_folds=include_folds,
+            evidence=evidence_data,
         )
         card = render_model_card(dataset_key, card_context(inputs), results, model_name=model_name, template_dir=template_dir)
         check_model_card(card, results)
         atomic_write_text(staging / "README.md", card)
+        if evidence_data is not None:
+            atomic_write_json(staging / "evidence.json", evidence_data)
         from ..version import __version__
 
         atomic_write_json(
