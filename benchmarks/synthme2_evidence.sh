@@ -15,19 +15,23 @@ mkdir -p "$D"
 $F synth --generator 2.0 --people loso --samples-per-class 8 --seed 0 --out "$D/s2-loso" --quiet
 $F prepare --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --num-proc 2 > "$D/prep-loso.log" 2>&1
 $F baseline --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --pool inner --l2 inner --out "$D/baseline-logreg-inner.json"
-# 2. FMANet, its ablations and both baselines, 3 seeds each.
-echo "$(stamp) ablate start"
+# 2. FMANet against both baselines, and the single-phase ablation, 3 seeds each.
+echo "$(stamp) ablate (core) start"
 $F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --out "$D/runs/ablation" --seeds 0,1,2 \
-  --ablations full,single_phase,fixed_fusion,no_modulation,no_attention,mmcof_cnn,mmcof_logreg \
-  $RECIPE --fold-workers 2 --quiet > "$D/ablation.log" 2>&1 && echo "$(stamp) ablate OK" || echo "$(stamp) ablate FAIL"
-# 3. Pretraining on the pretrain group (other people), then the same LOSO started from it.
+  --ablations full,mmcof_cnn,mmcof_logreg,single_phase \
+  $RECIPE --fold-workers 2 --quiet > "$D/ablation-core.log" 2>&1 && echo "$(stamp) ablate (core) OK" || echo "$(stamp) ablate (core) FAIL"
+# 3. Pretraining on the pretrain group (another person), then the same LOSO started from it.
 $F synth --generator 2.0 --people pretrain --samples-per-class 300 --seed 3 --out "$D/s2-pretrain" --quiet
 $F prepare --dataset synthme --root "$D/s2-pretrain" --cache-dir "$D/cache" --num-proc 2 > "$D/prep-pretrain.log" 2>&1
 $F pretrain --dataset synthme --root "$D/s2-pretrain" --cache-dir "$D/cache" --out "$D/runs/pretrained" --seed 0 $RECIPE --quiet \
   > "$D/pretrain.log" 2>&1 && echo "$(stamp) pretrain OK" || echo "$(stamp) pretrain FAIL"
 $F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --out "$D/runs/init-from" --seeds 0,1,2 --ablations full \
   --init-from "$D/runs/pretrained" $RECIPE --fold-workers 2 --quiet > "$D/init-from.log" 2>&1 && echo "$(stamp) init-from OK" || echo "$(stamp) init-from FAIL"
-# 4. The recipe's own effect: the same schedule without augmentation and weight averaging.
+# 4. The other ablations (the runs of step 2 are reused: resumed, not retrained), one table.
+$F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --out "$D/runs/ablation" --seeds 0,1,2 \
+  --ablations full,mmcof_cnn,mmcof_logreg,single_phase,no_attention,no_modulation,fixed_fusion \
+  $RECIPE --fold-workers 2 --quiet > "$D/ablation.log" 2>&1 && echo "$(stamp) ablate OK" || echo "$(stamp) ablate FAIL"
+# 5. The recipe's own effect: the same schedule without augmentation and weight averaging.
 $F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --out "$D/runs/plain" --seeds 0,1,2 --ablations full \
   --epochs 20 --batch-size 16 --lr 2e-3 --weight-decay 1e-4 --fold-workers 2 --quiet > "$D/plain.log" 2>&1 \
   && echo "$(stamp) plain OK" || echo "$(stamp) plain FAIL"

@@ -92,11 +92,19 @@ def _loso_command(run_config: dict[str, Any], results: dict[str, Any], processor
     if dataset_key == "synthme" and data_root is not None and (data_root / "synthme_manifest.json").is_file():
         manifest = _read_json(data_root / "synthme_manifest.json", "the SynthME manifest")
         arguments = manifest.get("arguments", {})
-        lines.append(
-            f"fmanet-hf synth --out {data_arg} --subjects {arguments.get('subjects')} --samples-per-class "
-            f"{arguments.get('samples_per_class')} --frames-per-clip {arguments.get('frames_per_clip')} --seed {manifest.get('seed')}"
-            f"   # SynthME generator {manifest.get('generator_version')}, faces: {', '.join(arguments.get('face_sources') or [])}"
-        )
+        if str(manifest.get("generator_version", "")).startswith("2."):
+            people = arguments.get("people_group") or ",".join(s.get("person", "?") for s in manifest.get("subjects", []))
+            lines.append(
+                f"fmanet-hf synth --generator 2.0 --people {people} --out {data_arg} --samples-per-class "
+                f"{arguments.get('samples_per_class')} --frames-per-clip {arguments.get('frames_per_clip')} --seed {manifest.get('seed')}"
+                f"   # SynthME generator {manifest.get('generator_version')}: one subject per person"
+            )
+        else:
+            lines.append(
+                f"fmanet-hf synth --out {data_arg} --subjects {arguments.get('subjects')} --samples-per-class "
+                f"{arguments.get('samples_per_class')} --frames-per-clip {arguments.get('frames_per_clip')} --seed {manifest.get('seed')}"
+                f"   # SynthME generator {manifest.get('generator_version')}, faces: {', '.join(arguments.get('face_sources') or [])}"
+            )
     parts = ["fmanet-hf loso", f"--dataset {get_dataset_loader(dataset_key).name}", f"--root {data_arg}"]
     defaults = FMANetImageProcessor().output_settings()
     if processor_settings.get("flow_method") != defaults["flow_method"]:
@@ -118,6 +126,12 @@ def _loso_command(run_config: dict[str, Any], results: dict[str, Any], processor
     for key, option in option_names.items():
         if key in schedule:
             parts.append(f"{option} {schedule[key]}")
+    if schedule.get("augmentation", "none") != "none":
+        parts.append(f"--augment {schedule['augmentation']}")
+    if float(schedule.get("ema_decay", 0.0)) > 0:
+        parts.append(f"--ema-decay {schedule['ema_decay']}")
+    if checked.get("init_from"):
+        parts.append("--init-from PRETRAINED_DIR")
     if schedule.get("optimizer") == "sgd" and schedule.get("momentum"):
         parts.append(f"# momentum {schedule['momentum']} (Python API only)")
     parts.append(f"--seed {checked.get('seed', 0)}")
@@ -137,6 +151,11 @@ def _loso_command(run_config: dict[str, Any], results: dict[str, Any], processor
     lines.append(" ".join(p for p in parts if p))
     if other:
         lines.append(f"# PROCESSOR_DIR: a folder with this card's preprocessor_config.json (settings {', '.join(other)} differ from the defaults)")
+    if checked.get("init_from"):
+        lines.append(
+            "# PRETRAINED_DIR: the `fmanet-hf pretrain` folder the run started from (model.safetensors sha256 "
+            f"{checked['init_from'].get('sha256', '?')})"
+        )
     return "\n".join(lines)
 
 
