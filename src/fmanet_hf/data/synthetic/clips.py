@@ -34,16 +34,6 @@ from .au_motion import EMOTION_AUS, temporal_profile
 from .emotions import MEGC3_CLASSES, NATIVE_TO_MEGC3, NEGATIVE_EMOTIONS
 from .parameters import (
     APEX_FRACTION_RANGE,
-    BLINK_AMPLITUDE_IOD,
-    BLINK_PROBABILITY,
-    DISTRACTOR_AUS,
-    DISTRACTOR_PROBABILITY,
-    DISTRACTOR_WEIGHT_RANGE,
-    GAIN_DRIFT_MAX,
-    HEAD_ROTATION_MAX_DEG,
-    HEAD_TRANSLATION_MAX_PX,
-    NOISE_SIGMA_RANGE,
-    OFFSET_DRIFT_MAX,
     RESIDUAL_RANGE,
     SUB_EXPRESSION,
     SUB_JITTER,
@@ -51,6 +41,7 @@ from .parameters import (
     SUB_NUISANCE,
     SUB_TIMING,
     SampleParameters,
+    draw_clip_nuisance,
 )
 from .sessions import person_stream_key
 
@@ -193,25 +184,7 @@ def draw_person_sample(
         residual = 0.0  # the smile releases completely
     profile = temporal_profile(frames, onset, apex, offset, residual)
 
-    distractor_au = None
-    if nuisance.uniform() < DISTRACTOR_PROBABILITY:
-        distractor_au = int(DISTRACTOR_AUS[int(nuisance.integers(len(DISTRACTOR_AUS)))])
-        distractor_weight = float(nuisance.uniform(*DISTRACTOR_WEIGHT_RANGE))
-        if distractor_au in aus:
-            au_weights[aus.index(distractor_au)] += distractor_weight
-        else:
-            aus.append(distractor_au)
-            au_weights.append(distractor_weight)
-
-    drift_radius = HEAD_TRANSLATION_MAX_PX * math.sqrt(nuisance.uniform())
-    drift_angle = nuisance.uniform(0.0, 2.0 * math.pi)
-    blink = None
-    if nuisance.uniform() < BLINK_PROBABILITY:
-        blink = {
-            "centre_frame": float(nuisance.uniform(0.0, frames - 1.0)) + 1.0,
-            "width_frames": float(nuisance.uniform(1.0, 2.5)),
-            "amplitude_iod": float(nuisance.uniform(*BLINK_AMPLITUDE_IOD)),
-        }
+    clip_nuisance = draw_clip_nuisance(nuisance, frames, aus, au_weights)
     return PersonSampleParameters(
         subject=subject,
         filename=filename,
@@ -228,16 +201,10 @@ def draw_person_sample(
         offset_frame=offset + 1,
         residual=residual,
         profile=[round(float(p), 6) for p in profile],
-        head_start_px=[float(nuisance.uniform(-0.5, 0.5)), float(nuisance.uniform(-0.5, 0.5))],
-        head_drift_px=[drift_radius * math.cos(drift_angle), drift_radius * math.sin(drift_angle)],
-        head_rotation_deg=float(nuisance.uniform(-HEAD_ROTATION_MAX_DEG, HEAD_ROTATION_MAX_DEG)),
-        noise_sigma=float(nuisance.uniform(*NOISE_SIGMA_RANGE)),
-        gain_drift=float(nuisance.uniform(-GAIN_DRIFT_MAX, GAIN_DRIFT_MAX)),
-        offset_drift=float(nuisance.uniform(-OFFSET_DRIFT_MAX, OFFSET_DRIFT_MAX)),
-        blink=blink,
+        **clip_nuisance.fields,
         source=person_id,
         variant=session,
-        distractor_au=distractor_au,
+        distractor_au=clip_nuisance.distractor_au,
         person=person_id,
         session=session,
         masked=masked,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -158,6 +159,54 @@ def sample_seed(seed: int, subject: int, class_name: str, repeat: int, stream: i
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
 
 
+@dataclass(frozen=True)
+class ClipNuisance:
+    """The label-independent draws of one clip (both generator versions)."""
+
+    distractor_au: int | None
+    fields: dict[str, Any]
+
+
+def draw_clip_nuisance(nuisance: np.random.Generator, frames: int, aus: list[int], au_weights: list[float]) -> ClipNuisance:
+    """Draw a clip's nuisance from its own stream, in a fixed order (changing it changes every set).
+
+    A distractor AU (added to ``aus``/``au_weights`` in place), head drift, an optional blink,
+    then the start pose, rotation, noise level and illumination drift. Returns the distractor
+    and the `SampleParameters` fields ``head_start_px`` ... ``blink``.
+    """
+    distractor_au = None
+    if nuisance.uniform() < DISTRACTOR_PROBABILITY:
+        distractor_au = int(DISTRACTOR_AUS[int(nuisance.integers(len(DISTRACTOR_AUS)))])
+        distractor_weight = float(nuisance.uniform(*DISTRACTOR_WEIGHT_RANGE))
+        if distractor_au in aus:
+            au_weights[aus.index(distractor_au)] += distractor_weight
+        else:
+            aus.append(distractor_au)
+            au_weights.append(distractor_weight)
+
+    drift_radius = HEAD_TRANSLATION_MAX_PX * math.sqrt(nuisance.uniform())
+    drift_angle = nuisance.uniform(0.0, 2.0 * math.pi)
+    blink = None
+    if nuisance.uniform() < BLINK_PROBABILITY:
+        blink = {
+            "centre_frame": float(nuisance.uniform(0.0, frames - 1.0)) + 1.0,
+            "width_frames": float(nuisance.uniform(1.0, 2.5)),
+            "amplitude_iod": float(nuisance.uniform(*BLINK_AMPLITUDE_IOD)),
+        }
+    fields = {
+        # Every frame, the onset included, starts at a random sub-pixel pose, so bilinear
+        # resampling blurs all frames alike (an unwarped onset would be sharper than the rest).
+        "head_start_px": [float(nuisance.uniform(-0.5, 0.5)), float(nuisance.uniform(-0.5, 0.5))],
+        "head_drift_px": [drift_radius * math.cos(drift_angle), drift_radius * math.sin(drift_angle)],
+        "head_rotation_deg": float(nuisance.uniform(-HEAD_ROTATION_MAX_DEG, HEAD_ROTATION_MAX_DEG)),
+        "noise_sigma": float(nuisance.uniform(*NOISE_SIGMA_RANGE)),
+        "gain_drift": float(nuisance.uniform(-GAIN_DRIFT_MAX, GAIN_DRIFT_MAX)),
+        "offset_drift": float(nuisance.uniform(-OFFSET_DRIFT_MAX, OFFSET_DRIFT_MAX)),
+        "blink": blink,
+    }
+    return ClipNuisance(distractor_au=distractor_au, fields=fields)
+
+
 def draw_sample(
     seed: int, subject: SubjectVariant, class_name: str, repeat: int, filename: str, frames: int, amplitude_range: tuple[float, float]
 ) -> SampleParameters:
@@ -188,25 +237,7 @@ def draw_sample(
     residual = float(timing.uniform(*RESIDUAL_RANGE))
     profile = temporal_profile(frames, onset, apex, offset, residual)
 
-    distractor_au = None
-    if nuisance.uniform() < DISTRACTOR_PROBABILITY:
-        distractor_au = int(DISTRACTOR_AUS[int(nuisance.integers(len(DISTRACTOR_AUS)))])
-        distractor_weight = float(nuisance.uniform(*DISTRACTOR_WEIGHT_RANGE))
-        if distractor_au in aus:
-            au_weights[aus.index(distractor_au)] += distractor_weight
-        else:
-            aus.append(distractor_au)
-            au_weights.append(distractor_weight)
-
-    drift_radius = HEAD_TRANSLATION_MAX_PX * math.sqrt(nuisance.uniform())
-    drift_angle = nuisance.uniform(0.0, 2.0 * math.pi)
-    blink = None
-    if nuisance.uniform() < BLINK_PROBABILITY:
-        blink = {
-            "centre_frame": float(nuisance.uniform(0.0, frames - 1.0)) + 1.0,
-            "width_frames": float(nuisance.uniform(1.0, 2.5)),
-            "amplitude_iod": float(nuisance.uniform(*BLINK_AMPLITUDE_IOD)),
-        }
+    clip_nuisance = draw_clip_nuisance(nuisance, frames, aus, au_weights)
     return SampleParameters(
         subject=subject.subject,
         filename=filename,
@@ -223,18 +254,10 @@ def draw_sample(
         offset_frame=offset + 1,
         residual=residual,
         profile=[round(float(p), 6) for p in profile],
-        # Every frame, the onset included, starts at a random sub-pixel pose, so bilinear
-        # resampling blurs all frames alike (an unwarped onset would be sharper than the rest).
-        head_start_px=[float(nuisance.uniform(-0.5, 0.5)), float(nuisance.uniform(-0.5, 0.5))],
-        head_drift_px=[drift_radius * math.cos(drift_angle), drift_radius * math.sin(drift_angle)],
-        head_rotation_deg=float(nuisance.uniform(-HEAD_ROTATION_MAX_DEG, HEAD_ROTATION_MAX_DEG)),
-        noise_sigma=float(nuisance.uniform(*NOISE_SIGMA_RANGE)),
-        gain_drift=float(nuisance.uniform(-GAIN_DRIFT_MAX, GAIN_DRIFT_MAX)),
-        offset_drift=float(nuisance.uniform(-OFFSET_DRIFT_MAX, OFFSET_DRIFT_MAX)),
-        blink=blink,
+        **clip_nuisance.fields,
         source=subject.source,
         variant=subject.variant,
-        distractor_au=distractor_au,
+        distractor_au=clip_nuisance.distractor_au,
     )
 
 
@@ -245,6 +268,8 @@ def direction_jitter(seed: int, sample: SampleParameters) -> np.ndarray:
 
 
 __all__ = [
+    "ClipNuisance",
+    "draw_clip_nuisance",
     "APEX_FRACTION_RANGE",
     "BASE_FACE_WIDTH_FRACTION",
     "BLINK_AMPLITUDE_IOD",
