@@ -396,19 +396,44 @@ def test_card_command_names_opencv_tvl1_params_with_the_flag():
     """A run prepared with OpenCV's own TV-L1 parameters (the bundled model's) is reproduced
     with --flow-params opencv; other non-default flow settings need the card's processor."""
     from fmanet_hf.flow import OPENCV_TVL1_PARAMS
-    from fmanet_hf.hub.export import _loso_command
+    from fmanet_hf.hub.export import reproduction_commands
     from fmanet_hf.image_processing_fmanet import FMANetImageProcessor
 
     run_config = {"checked": {"schedule": {"epochs": 15, "batch_size": 16}, "seed": 0, "model_config": {}}}
     results = {"settings": {"device": "cpu"}}
     opencv = FMANetImageProcessor(flow_params=OPENCV_TVL1_PARAMS).output_settings()
-    command = _loso_command(run_config, results, opencv, "synthme", None)
+    command = reproduction_commands(run_config, results, opencv, "synthme", None)
     assert "--flow-params opencv" in command and "PROCESSOR_DIR" not in command
-    default = _loso_command(run_config, results, FMANetImageProcessor().output_settings(), "synthme", None)
+    default = reproduction_commands(run_config, results, FMANetImageProcessor().output_settings(), "synthme", None)
     assert "--flow-params" not in default and "PROCESSOR_DIR" not in default
     other = FMANetImageProcessor(flow_params={"nscales": 4}).output_settings()
-    assert "--processor PROCESSOR_DIR" in _loso_command(run_config, results, other, "synthme", None)
+    assert "--processor PROCESSOR_DIR" in reproduction_commands(run_config, results, other, "synthme", None)
     # Fold workers change a fold's thread count, hence its float result: the command names them.
     workers = {"settings": {"device": "cpu", "fold_workers": 2}}
-    assert "--fold-workers 2" in _loso_command(run_config, workers, opencv, "synthme", None)
+    assert "--fold-workers 2" in reproduction_commands(run_config, workers, opencv, "synthme", None)
     assert "--fold-workers" not in command
+
+
+def test_card_commands_rebuild_a_synthme_2_run_with_its_recipe_and_starting_weights(tmp_path):
+    """The card's commands regenerate SynthME 2.0 people and name the recipe and --init-from."""
+    from fmanet_hf.hub.export import reproduction_commands
+    from fmanet_hf.image_processing_fmanet import FMANetImageProcessor
+
+    (tmp_path / "synthme_manifest.json").write_text(json.dumps({
+        "generator_version": "2.0.0", "seed": 0,
+        "arguments": {"people_group": "loso", "samples_per_class": 8, "frames_per_clip": 11},
+        "subjects": [{"person": "bb-left"}],
+    }))
+    run_config = {"checked": {
+        "schedule": {"epochs": 20, "batch_size": 16, "augmentation": "flow", "ema_decay": 0.99},
+        "seed": 1, "model_config": {}, "init_from": {"path": "/x", "sha256": "ab" * 32},
+    }}
+    lines = reproduction_commands(run_config, {"settings": {"device": "cpu"}}, FMANetImageProcessor().output_settings(),
+                                  "synthme", tmp_path).splitlines()
+    assert lines[0].startswith("fmanet-hf synth --generator 2.0 --people loso --out DATA_DIR --samples-per-class 8 ")
+    assert "--seed 0" in lines[0]
+    loso = lines[1]
+    assert loso.startswith("fmanet-hf loso --dataset synthme")
+    for part in ("--epochs 20", "--augment flow", "--ema-decay 0.99", "--init-from PRETRAINED_DIR", "--seed 1"):
+        assert part in loso
+    assert lines[2].startswith("# PRETRAINED_DIR") and "ab" * 32 in lines[2]

@@ -80,8 +80,10 @@ def _default_model_config() -> dict[str, Any]:
     return config_to_dict(FMANetConfig())
 
 
-def _loso_command(run_config: dict[str, Any], results: dict[str, Any], processor_settings: dict[str, Any], dataset_key: str, data_root: Path | None) -> str:
-    """The commands that reproduce the run, rebuilt from run_config.json (and the SynthME manifest)."""
+def reproduction_commands(run_config: dict[str, Any], results: dict[str, Any], processor_settings: dict[str, Any], dataset_key: str, data_root: Path | None) -> str:
+    """The commands that reproduce the run, rebuilt from run_config.json (and the SynthME manifest):
+    the ``synth`` line for SynthME data, then ``loso`` with the processor, schedule, recipe,
+    ``--init-from`` and model settings that differ from the defaults (one command per line)."""
     from ..flow import OPENCV_TVL1_PARAMS
     from ..image_processing_fmanet import FMANetImageProcessor
 
@@ -297,7 +299,7 @@ def export_run(
             dataset_key=dataset_key,
             model_name=model_name,
             repo_id=repo_id,
-            loso_command=_loso_command(run_config, results, processor.output_settings(), dataset_key, Path(data_root) if data_root else None),
+            loso_command=reproduction_commands(run_config, results, processor.output_settings(), dataset_key, Path(data_root) if data_root else None),
             export_command=command,
             results_sha256=file_sha256(results_path),
             includes_folds=include_folds,
@@ -329,4 +331,5 @@ def export_run(
     return info
 
 
-__all__ = ["EXPORT_FORMAT_VERSION", "ExportInfo", "export_run"]
+__all__ = [
+    "reproduction_commands","EXPORT_FORMAT_VERSION", "ExportInfo", "export_run"]
