@@ -331,5 +331,4 @@ def export_run(
     return info
 
 
-__all__ = [
-    "reproduction_commands","EXPORT_FORMAT_VERSION", "ExportInfo", "export_run"]
+__all__ = ["EXPORT_FORMAT_VERSION", "ExportInfo", "export_run", "reproduction_commands"]
