@@ -41,10 +41,55 @@ def paired(a, b, metric="uf1"):
     return {"mean": statistics.fmean(differences), "std": spread(differences), "per_seed": differences}
 
 
+LABELS = {
+    "full": "FMANet",
+    "single_phase": "onset->apex only",
+    "fixed_fusion": "fixed fusion",
+    "no_modulation": "no modulation",
+    "no_attention": "no attention",
+    "mmcof_cnn": "MM-COF + same CNN",
+    "mmcof_logreg": "MM-COF + log. regr.",
+    "init_from_pretrained": "FMANet, pretrained",
+    "plain_no_augmentation_no_ema": "FMANet, no aug/EMA",
+}
+
+
+def plot(result, path: Path) -> None:
+    """One dot per seed and a bar at the mean, per variant; baselines in grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = {**result["variants"], **result["extra_runs"]}
+    names = list(rows)
+    figure, axis = plt.subplots(figsize=(8.5, 3.6), dpi=120)
+    for position, name in enumerate(names):
+        values = rows[name]["uf1"]
+        baseline = name.startswith("mmcof")
+        axis.bar(position, values["mean"], color="#b0b0b0" if baseline else "#6a74c9", width=0.65)
+        axis.scatter([position] * len(values["per_seed"]), values["per_seed"], color="black", s=12, zorder=3)
+        axis.text(position, values["mean"] + 0.012, f"{values['mean']:.3f}", ha="center", fontsize=8)
+    axis.set_xticks(range(len(names)), [LABELS.get(n, n) for n in names], rotation=25, ha="right", fontsize=8)
+    low = min(min(rows[n]["uf1"]["per_seed"]) for n in names)
+    axis.set_ylim(max(0.0, low - 0.1), 1.0)
+    axis.set_ylabel("pooled LOSO UF1")
+    axis.set_title(
+        f"SynthME 2.0, {result['data']['subjects']} subjects, {result['data']['clips']} clips; seeds "
+        f"{', '.join(str(s) for s in result['seeds'])} (dots), mean (bar)", fontsize=9
+    )
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("work_dir", type=Path)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "synthme2-evidence.json")
+    parser.add_argument("--figure", type=Path, default=Path(__file__).parent.parent / "docs" / "images" / "synthme2_evidence.png")
     args = parser.parse_args()
     work = args.work_dir
     ablation = load(work / "runs" / "ablation" / "ablation.json")
@@ -92,7 +137,8 @@ def main() -> int:
     print()
     for label, diff in comparisons.items():
         print(f"{label}: {100 * diff['mean']:+.1f} ± {100 * diff['std']:.1f} UF1 points (seed-paired)")
-    print(f"\nwritten to {args.out}")
+    plot(result, args.figure)
+    print(f"\nwritten to {args.out} and {args.figure}")
     return 0
 
 
