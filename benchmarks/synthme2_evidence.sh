@@ -21,7 +21,7 @@ $F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --out "$D
   --ablations full,mmcof_cnn,mmcof_logreg,single_phase \
   $RECIPE --fold-workers 2 --quiet > "$D/ablation-core.log" 2>&1 && echo "$(stamp) ablate (core) OK" || echo "$(stamp) ablate (core) FAIL"
 # 3. Pretraining on the pretrain group (another person), then the same LOSO started from it.
-$F synth --generator 2.0 --people pretrain --samples-per-class 300 --seed 3 --out "$D/s2-pretrain" --quiet
+$F synth --generator 2.0 --people pretrain --samples-per-class 300 --seed 4 --out "$D/s2-pretrain" --quiet
 $F prepare --dataset synthme --root "$D/s2-pretrain" --cache-dir "$D/cache" --num-proc 2 > "$D/prep-pretrain.log" 2>&1
 $F pretrain --dataset synthme --root "$D/s2-pretrain" --cache-dir "$D/cache" --out "$D/runs/pretrained" --seed 0 $RECIPE --quiet \
   > "$D/pretrain.log" 2>&1 && echo "$(stamp) pretrain OK" || echo "$(stamp) pretrain FAIL"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 #: Seed of the example clips. The committed training and evidence sets use seeds 0 (LOSO group)
-#: and 3 (pretraining group); the examples group is never generated for training.
+#: and 4 (pretraining group); the examples group is never generated for training.
 EXAMPLES_SEED = 1
 EXAMPLES_FOLDER = "example-synthme2"
 
