@@ -375,8 +375,17 @@ def test_bundled_checkpoint_is_an_export_of_a_recorded_run():
     values = {r.metric_type: r.metric_value for r in card.data.eval_results}
     assert values == {"accuracy": results["accuracy"], "f1": results["uf1"], "recall": results["uar"]}
     assert "never seen a real micro-expression" in card.text
-    assert results["num_samples"] == 144 and results["num_folds"] == 12
+    # SynthME 2.0's LOSO group: 10 subjects (4 real people, 6 morphs), 8 clips per class each.
+    assert results["num_samples"] == 240 and results["num_folds"] == 10
     assert not [p for p in BUNDLED_MODEL_DIR.rglob("*") if p.suffix in (".bin", ".pt", ".pth")]
+    # Its numbers stand beside the baselines on the same data, over seeds, from the committed file.
+    evidence = json.loads((BUNDLED_MODEL_DIR / "evidence.json").read_text())
+    committed = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "synthme2-evidence.json").read_text())
+    assert evidence["variants"] == committed["variants"]
+    assert results["uf1"] == pytest.approx(evidence["variants"]["full"]["uf1"]["per_seed"][evidence["seeds"].index(0)])
+    for row in ("baseline: logistic regression on fixed MM-COF", "baseline: fixed MM-COF into the same CNN", "seeds 0, 1, 2"):
+        assert row in card.text
+    assert "synth --generator 2.0 --people loso" in card.text
 
 
 def test_bundled_checkpoint_remote_code_matches_the_package():
