@@ -1,6 +1,7 @@
-"""``fmanet-hf ablate``: every ablation under the same LOSO schedule, one comparison table.
+"""``fmanet-hf ablate``: every ablation (and the baselines) under the same LOSO schedule, over seeds, one table.
 
-    fmanet-hf ablate --dataset synthme --root synthme --out runs/synthme-ablation --epochs 15
+    fmanet-hf ablate --dataset synthme --root synthme --out runs/synthme-ablation --epochs 20 --seeds 0,1,2 \
+        --ablations full,single_phase,mmcof_cnn,mmcof_logreg
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``ablate`` to the ``fmanet-hf`` subcommands; returns its parser."""
     ablate = subparsers.add_parser(
         "ablate", help="run every ablation under LOSO and write one comparison table",
-        description="Run full, single_phase, fixed_fusion, no_modulation and no_attention under the same LOSO "
-        "schedule; writes ablation.md and ablation.json (deltas vs full).",
+        description="Run full, single_phase, fixed_fusion, no_modulation and no_attention (and, if named, the "
+        "baselines mmcof_cnn and mmcof_logreg) under the same LOSO schedule, once per seed; writes ablation.md and "
+        "ablation.json (mean ± std over seeds, seed-paired deltas vs full).",
     )
     add_training_data_arguments(ablate)
     add_schedule_arguments(ablate, out_help="folder: one LOSO run per ablation under it, plus the tables")
