@@ -240,6 +240,25 @@ def test_ablate_seeds_and_baselines_reach_run_ablation(tiny_cli_data, tmp_path, 
     assert seen["seeds"] == [0, 1, 2] and seen["ablations"] == ["mmcof_cnn", "mmcof_logreg"]
 
 
+def test_pretrain_command_writes_a_model_that_loso_init_from_starts_from(tiny_cli_data, tmp_path, capsys):
+    from fmanet_hf.cli import register_commands
+    from fmanet_hf.training.pretraining import PRETRAINING_INFO_NAME
+
+    parser = argparse.ArgumentParser(prog="fmanet-hf")
+    register_commands(parser.add_subparsers(dest="command", required=True), ["pretrain", "loso"])
+    pretrained = tmp_path / "pretrained"
+    args = parser.parse_args(["pretrain", "--out", str(pretrained), "--augment", "flow", "--ema-decay", "0.9", *tiny_cli_options()])
+    assert args.handler(args) == 0
+    info = json.loads((pretrained / PRETRAINING_INFO_NAME).read_text())
+    assert info["schedule"]["augmentation"] == "flow" and info["schedule"]["ema_decay"] == 0.9
+    assert info["num_samples"] == len(tiny_cli_data.dataset)
+    assert (pretrained / "preprocessor_config.json").is_file()
+    args = parser.parse_args(["loso", "--out", str(tmp_path / "run"), "--init-from", str(pretrained), *tiny_cli_options()])
+    assert args.handler(args) == 0
+    run_config = json.loads((tmp_path / "run" / "run_config.json").read_text())
+    assert run_config["checked"]["init_from"]["path"] == str(pretrained.resolve())
+
+
 def test_synth_command_generates_people_of_synthme_2(tmp_path, capsys):
     out = tmp_path / "people"
     assert cli_main(["synth", "--generator", "2.0", "--people", "takeo", "--samples-per-class", "1",
