@@ -114,3 +114,51 @@ def test_a_sample_without_a_face_raises_the_package_error(tmp_path):
     with pytest.raises(FMANetError, match="No face"):
         prepare_dataset(dataset, FMANetImageProcessor(flow_method="dis"), tmp_path / "cache", num_proc=1, progress=False)
     assert not list((tmp_path / "cache").glob("*/" + MANIFEST_NAME))
+
+
+def test_skip_drops_exactly_the_faceless_clips_and_records_them(tiny_synthme, fast_processor, tmp_path):
+    from PIL import Image
+
+    from fmanet_hf.data.prepare import skipped_samples
+
+    faces = load_casme2(tiny_synthme, class_set="megc3", dataset_name="synthme")
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.full((160, 160, 3), 128, np.uint8)).save(flat)
+    # Clip 2 of 6 loses its face: a grey onset frame (the frame the face is detected in).
+    faceless_id = faces[2]["sample_id"]
+    dataset = faces.map(lambda row, i: {"onset_path": str(flat)} if i == 2 else {}, with_indices=True)
+
+    with pytest.raises(FMANetError, match="No face"):
+        prepare_dataset(dataset, fast_processor, tmp_path / "cache", num_proc=1, progress=False)
+
+    prepared = prepare_dataset(dataset, fast_processor, tmp_path / "cache", num_proc=1, progress=False, on_face_missing="skip")
+    assert len(prepared) == 5
+    assert faceless_id not in prepared["sample_id"]
+    assert skipped_samples(dataset, prepared) == [faceless_id]
+    # The kept clips' inputs are those the processor makes for them alone.
+    kept = prepared[3]
+    direct = fast_processor.process_triplet(kept["onset_path"], kept["apex_path"], kept["offset_path"])
+    np.testing.assert_array_equal(kept["pixel_values"].numpy(), direct.pixel_values)
+
+    entry = cache_path_for(dataset, fast_processor, tmp_path / "cache", on_face_missing="skip")
+    assert entry != cache_path_for(dataset, fast_processor, tmp_path / "cache")
+    manifest = json.loads((entry / MANIFEST_NAME).read_text())
+    assert manifest["skipped_no_face"] == [faceless_id]
+    assert manifest["num_samples"] == 5
+    # A later strict call never reads the entry that lacks a clip: it still raises.
+    with pytest.raises(FMANetError, match="No face"):
+        prepare_dataset(dataset, fast_processor, tmp_path / "cache", num_proc=1, progress=False)
+
+
+def test_skip_refuses_a_dataset_without_any_face(tmp_path):
+    from PIL import Image
+
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.full((64, 64), 128, np.uint8)).save(flat)
+    dataset = datasets.Dataset.from_dict(
+        {"sample_id": ["a"], "onset_path": [str(flat)], "apex_path": [str(flat)], "offset_path": [str(flat)]}
+    )
+    with pytest.raises(FMANetError, match="any of the 1 clips"):
+        prepare_dataset(dataset, FMANetImageProcessor(flow_method="dis"), tmp_path / "cache", num_proc=1, progress=False, on_face_missing="skip")
+    with pytest.raises(FMANetError, match="on_face_missing"):
+        prepare_dataset(dataset, FMANetImageProcessor(flow_method="dis"), tmp_path / "cache", on_face_missing="ignore")

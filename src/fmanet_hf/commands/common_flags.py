@@ -139,6 +139,15 @@ def add_flow_arguments(parser: Any) -> None:
     )
 
 
+def add_face_missing_argument(parser: Any) -> None:
+    """``--on-face-missing raise|skip`` (see `fmanet_hf.data.prepare.prepare_dataset`)."""
+    parser.add_argument(
+        "--on-face-missing", choices=("raise", "skip"), default="raise",
+        help="a clip whose face is not found: stop with an error (default), or skip it and "
+        "list it (the skipped ids are printed and kept in the cache manifest)",
+    )
+
+
 def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``data`` group of train, loso and ablate: the dataset and how its inputs are prepared."""
     group = parser.add_argument_group("data")
@@ -148,6 +157,7 @@ def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--size", type=int, help="side of pixel_values in pixels (default: the processor's, 64)")
     group.add_argument("--num-proc", type=int, default=None, help="preparation worker processes (default: all cores)")
     group.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="prepared inputs go to <cache-dir>/prepared")
+    add_face_missing_argument(group)
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser, *, out_help: str) -> None:
@@ -228,6 +238,7 @@ __all__ = [
     "add_flow_arguments",
     "add_loso_arguments",
     "add_schedule_arguments",
+    "add_face_missing_argument",
     "add_training_data_arguments",
     "assignment_argument",
     "epochs_argument",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ def prepare_from_args(args: argparse.Namespace, accelerator: Any):
 
     dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
     processor = processor_from_args(args)
+    on_face_missing = getattr(args, "on_face_missing", "raise")
     # The main process computes (or finds) the cache; the others then only read it.
     with accelerator.main_process_first():
         prepared = prepare_dataset(
@@ -71,8 +73,25 @@ def prepare_from_args(args: argparse.Namespace, accelerator: Any):
             Path(args.cache_dir) / "prepared",
             num_proc=args.num_proc,
             progress=not args.quiet and accelerator.is_main_process,
+            on_face_missing=on_face_missing,
         )
+    if accelerator.is_main_process:
+        report_skipped_clips(dataset, prepared)
     return prepared, processor
+
+
+def report_skipped_clips(dataset: Any, prepared: Any) -> list[str]:
+    """Prints (stderr) which clips `prepare_dataset` skipped for want of a face; returns their ids."""
+    from ..data.prepare import skipped_samples
+
+    skipped = skipped_samples(dataset, prepared)
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+        print(
+            f"warning: no face found in {len(skipped)} of {len(dataset)} clips; skipped (--on-face-missing skip): {shown}",
+            file=sys.stderr,
+        )
+    return skipped
 
 
 def model_config_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -108,4 +127,4 @@ def training_accelerator(args: argparse.Namespace):
     return Accelerator(cpu=bool(args.cpu))
 
 
-__all__ = ["model_config_from_args", "prepare_from_args", "processor_from_args", "training_accelerator"]
+__all__ = ["model_config_from_args", "prepare_from_args", "processor_from_args", "report_skipped_clips", "training_accelerator"]

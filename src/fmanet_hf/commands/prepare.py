@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import inputs
-from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_flow_arguments
+from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_face_missing_argument, add_flow_arguments
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,12 +25,15 @@ def run(args: argparse.Namespace) -> int:
     processor = inputs.processor_from_args(args)
     cache_dir = Path(args.cache_dir) / "prepared"
     started = time.perf_counter()
-    prepared = prepare_dataset(dataset, processor, cache_dir, num_proc=args.num_proc, progress=not args.quiet)
+    prepared = prepare_dataset(
+        dataset, processor, cache_dir, num_proc=args.num_proc, progress=not args.quiet, on_face_missing=args.on_face_missing
+    )
     elapsed = time.perf_counter() - started
+    inputs.report_skipped_clips(dataset, prepared)
     print(
         f"{len(prepared)} samples of {args.dataset} prepared in {elapsed:.2f} s "
         f"(flow {processor.flow_method}, input {tuple(prepared[0]['pixel_values'].shape)}); "
-        f"cache: {cache_path_for(dataset, processor, cache_dir)}"
+        f"cache: {cache_path_for(dataset, processor, cache_dir, on_face_missing=args.on_face_missing)}"
     )
     return 0
 
@@ -43,6 +46,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add_flow_arguments(prepare)
     prepare.add_argument("--num-proc", type=int, default=None, help="worker processes (default: all cores)")
     prepare.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    add_face_missing_argument(prepare)
     prepare.add_argument("--quiet", action="store_true", help="no progress bar")
     prepare.set_defaults(handler=run)
     return prepare

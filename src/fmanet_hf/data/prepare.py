@@ -12,6 +12,12 @@ with the same data and settings loads the cache and computes nothing; any change
 new cache entry. An entry counts only once its ``fmanet_cache.json`` manifest exists and
 matches, and the folder is renamed into place only when complete, so an interrupted run
 never leaves an entry a later run trusts.
+
+``on_face_missing="skip"`` drops clips in which no face is found (a real dataset has a
+few; SynthME 2.0's pretraining person is small and sometimes missed) instead of stopping.
+The dropped sample ids are logged, kept in the cache manifest and returned by
+`skipped_samples`, so a run can record exactly which clips it never saw. Such an entry
+has its own cache name (``-skipfaceless``): a later ``"raise"`` call never reads it.
 """
 
 from __future__ import annotations
@@ -25,12 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_directory, atomic_write_json, remove_stale_temporaries
-from ..errors import CacheError, FMANetError
+from ..errors import CacheError, FaceNotFoundError, FMANetError
 
 logger = logging.getLogger(__name__)
 
 CACHE_FORMAT_VERSION = 1
 MANIFEST_NAME = "fmanet_cache.json"
+#: Accepted values of ``prepare_dataset(on_face_missing=...)``.
+FACE_MISSING_POLICIES = ("raise", "skip")
+_FACE_FOUND_COLUMN = "_face_found"
+_SKIP_SUFFIX = "-skipfaceless"
 _FINGERPRINT_COLUMNS = ("sample_id", "onset_path", "apex_path", "offset_path", "onset_index", "apex_index", "offset_index", "label")
 
 
@@ -47,18 +57,41 @@ def dataset_fingerprint(dataset) -> str:
     return digest.hexdigest()[:16]
 
 
-def _process_example(example: dict[str, Any], processor) -> dict[str, Any]:
+def _process_example(example: dict[str, Any], processor, skip_faceless: bool = False) -> dict[str, Any]:
     import cv2
+    import numpy as np
 
     # One OpenCV thread per worker process: the processes are the parallelism.
     cv2.setNumThreads(1)
-    sample = processor.process_triplet(example["onset_path"], example["apex_path"], example["offset_path"])
-    return {"pixel_values": sample.pixel_values, "mmcof_values": sample.mmcof}
+    try:
+        sample = processor.process_triplet(example["onset_path"], example["apex_path"], example["offset_path"])
+    except FaceNotFoundError:
+        if not skip_faceless:
+            raise
+        height, width = processor.size["height"], processor.size["width"]
+        # Placeholder rows of the right shape; they are filtered out before caching.
+        return {
+            "pixel_values": np.zeros((2 * processor.num_channels_per_phase, height, width), np.float32),
+            "mmcof_values": np.zeros((3, height, width), np.float32),
+            _FACE_FOUND_COLUMN: False,
+        }
+    outputs = {"pixel_values": sample.pixel_values, "mmcof_values": sample.mmcof}
+    if skip_faceless:
+        outputs[_FACE_FOUND_COLUMN] = True
+    return outputs
 
 
-def cache_path_for(dataset, processor, cache_dir: str | os.PathLike) -> Path:
+def cache_path_for(dataset, processor, cache_dir: str | os.PathLike, *, on_face_missing: str = "raise") -> Path:
     """Where `prepare_dataset` keeps the inputs of ``dataset`` under ``processor``."""
-    return Path(cache_dir) / f"{dataset_fingerprint(dataset)}-{processor.settings_fingerprint()}"
+    suffix = _SKIP_SUFFIX if on_face_missing == "skip" else ""
+    return Path(cache_dir) / f"{dataset_fingerprint(dataset)}-{processor.settings_fingerprint()}{suffix}"
+
+
+def skipped_samples(dataset, prepared) -> list[str]:
+    """Sample ids of ``dataset`` missing from ``prepared`` (those `prepare_dataset` dropped
+    because no face was found), in the dataset's order."""
+    kept = set(prepared["sample_id"])
+    return [sample_id for sample_id in dataset["sample_id"] if sample_id not in kept]
 
 
 def _load_valid_cache(path: Path, processor):
@@ -96,6 +129,7 @@ def prepare_dataset(
     *,
     num_proc: int | None = None,
     progress: bool = True,
+    on_face_missing: str = "raise",
 ):
     """Model inputs for every sample of ``dataset``, computed once and cached.
 
@@ -106,12 +140,15 @@ def prepare_dataset(
         cache_dir: folder holding cache entries.
         num_proc: worker processes (default: all cores, at most one per sample).
         progress: show a progress bar.
+        on_face_missing: ``"raise"`` (default) stops with `FaceNotFoundError` at the first
+            clip without a detectable face; ``"skip"`` drops such clips, logs their ids and
+            records them in the cache manifest (``skipped_no_face``).
 
     Returns:
         The dataset with two more columns, ``pixel_values`` (float32 (2 * C, H, W)) and
         ``mmcof_values`` (float32 (3, H, W)), in torch format for those two plus ``label_id``.
     """
-    from datasets import Array3D, Features
+    from datasets import Array3D, Features, Value
     from datasets.utils.logging import disable_progress_bar, enable_progress_bar
 
     missing = {"onset_path", "apex_path", "offset_path"} - set(dataset.column_names)
@@ -119,7 +156,9 @@ def prepare_dataset(
         raise FMANetError(f"prepare_dataset needs the columns {sorted(missing)}; load the data with a fmanet_hf.data loader.")
     if len(dataset) == 0:
         raise FMANetError("prepare_dataset got an empty dataset; check the loader's class set and on_invalid setting.")
-    path = cache_path_for(dataset, processor, cache_dir)
+    if on_face_missing not in FACE_MISSING_POLICIES:
+        raise FMANetError(f"on_face_missing must be one of {list(FACE_MISSING_POLICIES)}, not {on_face_missing!r}.")
+    path = cache_path_for(dataset, processor, cache_dir, on_face_missing=on_face_missing)
     remove_stale_temporaries(cache_dir)  # half-written entries of a killed run (never trusted)
     cached = _load_valid_cache(path, processor)
     if cached is not None:
@@ -140,8 +179,24 @@ def prepare_dataset(
     if not progress:
         disable_progress_bar()
     try:
-        prepared, elapsed = _compute(dataset, processor, features, workers)
-        _write_cache(path, prepared, processor, elapsed)
+        skip_faceless = on_face_missing == "skip"
+        if skip_faceless:
+            features[_FACE_FOUND_COLUMN] = Value("bool")
+        prepared, elapsed = _compute(dataset, processor, features, workers, skip_faceless)
+        skipped: list[str] = []
+        if skip_faceless:
+            skipped = [sid for sid, found in zip(prepared["sample_id"], prepared[_FACE_FOUND_COLUMN]) if not found]
+            prepared = prepared.filter(lambda found: found, input_columns=_FACE_FOUND_COLUMN).remove_columns(_FACE_FOUND_COLUMN)
+            if skipped:
+                logger.warning(
+                    "No face found in %d of %d clips; skipped (on_face_missing='skip'): %s%s",
+                    len(skipped), len(dataset), ", ".join(skipped[:10]), " ..." if len(skipped) > 10 else "",
+                )
+            if len(prepared) == 0:
+                raise FaceNotFoundError(
+                    f"No face was found in any of the {len(dataset)} clips; check that the frames show frontal faces."
+                )
+        _write_cache(path, prepared, processor, elapsed, skipped)
     finally:
         if not progress:
             enable_progress_bar()
@@ -152,7 +207,7 @@ def prepare_dataset(
     return _with_format(cached)
 
 
-def _compute(dataset, processor, features, workers: int):
+def _compute(dataset, processor, features, workers: int, skip_faceless: bool):
     import cv2
 
     started = time.perf_counter()
@@ -165,7 +220,7 @@ def _compute(dataset, processor, features, workers: int):
     try:
         prepared = dataset.map(
             _process_example,
-            fn_kwargs={"processor": processor},
+            fn_kwargs={"processor": processor, "skip_faceless": skip_faceless},
             features=features,
             num_proc=workers if workers > 1 else None,
             desc=f"Optical flow ({processor.flow_method}, {workers} proc)",
@@ -186,7 +241,7 @@ def _compute(dataset, processor, features, workers: int):
     return prepared, time.perf_counter() - started
 
 
-def _write_cache(path: Path, prepared, processor, elapsed: float) -> None:
+def _write_cache(path: Path, prepared, processor, elapsed: float, skipped: list[str]) -> None:
     try:
         with atomic_directory(path) as staging:
             prepared.save_to_disk(str(staging / "data"))
@@ -198,6 +253,7 @@ def _write_cache(path: Path, prepared, processor, elapsed: float) -> None:
                     "processor_settings": processor.output_settings(),
                     "num_samples": len(prepared),
                     "compute_seconds": round(elapsed, 3),
+                    "skipped_no_face": skipped,
                 },
             )
     except OSError as error:
