@@ -17,6 +17,14 @@ from typing import Any, Iterable
 from .commands import COMMANDS, TRAINING_COMMANDS
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr and exit status 2, like
+    every other error of the command (argparse prints its whole usage block first)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def register_commands(subparsers: Any, names: Iterable[str] = COMMANDS) -> dict[str, argparse.ArgumentParser]:
     """Add the commands ``names`` (modules of `fmanet_hf.commands`) to an ``argparse``
     subparsers object; each parser gets ``handler=<function(args) -> exit status>`` as its
@@ -37,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``fmanet-hf`` parser with every command of `fmanet_hf.commands.COMMANDS`."""
     from .version import __version__
 
-    parser = argparse.ArgumentParser(prog="fmanet-hf", description="FMANet micro-expression recognition.")
+    parser = OneLineErrorParser(prog="fmanet-hf", description="FMANet micro-expression recognition.")
     parser.add_argument("--version", action="version", version=f"fmanet-hf {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     register_commands(parser.add_subparsers(dest="command", required=True))
@@ -61,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-__all__ = ["build_parser", "main", "register_commands", "register_training_commands"]
+__all__ = ["OneLineErrorParser", "build_parser", "main", "register_commands", "register_training_commands"]
 
 
 if __name__ == "__main__":

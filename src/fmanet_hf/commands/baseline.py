@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from . import inputs
-from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_flow_arguments, positive_int
+from . import ranges
+from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_flow_arguments
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,44 +36,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def pool_argument(text: str) -> int | str:
-    """``--pool``: an integer >= 1 or ``inner``."""
-    if text.strip().lower() == "inner":
-        return "inner"
-    try:
-        return positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'inner', got {text!r}") from None
-
-
-def l2_argument(text: str) -> float | str:
-    """``--l2``: a number >= 0 or ``inner``."""
-    if text.strip().lower() == "inner":
-        return "inner"
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (value >= 0.0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 or 'inner', got {text!r}")
-    return value
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``baseline`` to the ``fmanet-hf`` subcommands; returns its parser."""
     baseline = subparsers.add_parser("baseline", help="LOSO of a logistic regression on the fixed MM-COF (is the data learnable?)")
     add_dataset_arguments(baseline)
     add_flow_arguments(baseline)
     baseline.add_argument(
-        "--pool", type=pool_argument, default=8,
+        "--pool", type=ranges.POOL, default=8,
         help="MM-COF is averaged to pool x pool cells, or 'inner': chosen per fold by an inner LOSO split of the "
         "training subjects (default 8)",
     )
     baseline.add_argument(
-        "--l2", type=l2_argument, default=1e-2,
+        "--l2", type=ranges.L2, default=1e-2,
         help="L2 penalty weight, or 'inner' (chosen per fold like --pool inner; default 0.01)",
     )
-    baseline.add_argument("--num-proc", type=int, default=None)
+    baseline.add_argument("--num-proc", type=ranges.COUNT, default=None, help="worker processes (default: all cores)")
     baseline.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     baseline.add_argument("--out", help="write the results JSON here")
     baseline.set_defaults(handler=run)

@@ -5,7 +5,8 @@
   ``--flow-params``, `processor_overrides` turns both into processor arguments);
 - the data, training and LOSO groups of train, loso and ablate (`add_training_data_arguments`,
   `add_schedule_arguments`, `add_loso_arguments`) and the schedule defaults;
-- argparse types: `positive_int`, `epochs_argument`, `assignment_argument`.
+- argparse types: `assignment_argument`, `flow_params_argument`; numeric types come from
+  `fmanet_hf.commands.ranges` (`positive_int`, `epochs_argument`... are aliases of its ranges).
 
 Importing this module is cheap: the processor, datasets and torch are imported by the
 functions that need them.
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.registry import DATASET_NAMES
+from . import ranges
 
 #: Where prepared inputs (``<cache>/prepared``) and the built-in example clips are kept.
 DEFAULT_CACHE = Path(os.environ.get("FMANET_CACHE", Path.home() / ".cache" / "fmanet-hf"))
@@ -38,48 +40,12 @@ FLOW_METHODS = ("tvl1", "dis", "farneback")
 # --------------------------------------------------------------------------------------
 # Argument types
 # --------------------------------------------------------------------------------------
-def positive_int(text: str) -> int:
-    """An integer >= 1 (``--top-k``, ``--fold-workers``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
-def epochs_argument(text: str) -> int | str:
-    """``--epochs``: an integer >= 1 or ``auto``."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'auto', got {text!r}") from None
-
-
-def seed_list_argument(text: str) -> list[int]:
-    """``--seeds 0,1,2``: distinct integers >= 0."""
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    try:
-        seeds = [int(part) for part in parts]
-    except ValueError:
-        seeds = []
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"expected distinct integers >= 0 separated by commas, got {text!r}")
-    return seeds
-
-
-def ema_decay_argument(text: str) -> float:
-    """``--ema-decay``: 0 (off) or a number in (0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1) (0 = off), got {text!r}")
-    return value
+#: The numeric types live in `fmanet_hf.commands.ranges` (one place for every range); these
+#: names stay for the commands and callers that import them from here.
+positive_int = ranges.COUNT
+epochs_argument = ranges.EPOCHS
+seed_list_argument = ranges.SEEDS
+ema_decay_argument = ranges.EMA_DECAY
 
 
 def assignment_argument(text: str) -> tuple[str, Any]:
@@ -154,8 +120,8 @@ def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataset_arguments(group)
     group.add_argument("--processor", help="folder with a preprocessor_config.json to prepare the inputs with")
     add_flow_arguments(group)
-    group.add_argument("--size", type=int, help="side of pixel_values in pixels (default: the processor's, 64)")
-    group.add_argument("--num-proc", type=int, default=None, help="preparation worker processes (default: all cores)")
+    group.add_argument("--size", type=ranges.IMAGE_SIDE, help="side of pixel_values in pixels (default: the processor's, 64)")
+    group.add_argument("--num-proc", type=ranges.COUNT, default=None, help="preparation worker processes (default: all cores)")
     group.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="prepared inputs go to <cache-dir>/prepared")
     add_face_missing_argument(group)
 
@@ -168,10 +134,10 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, out_help: str) ->
         "--epochs", type=epochs_argument, default=DEFAULT_EPOCHS,
         help="training epochs, or 'auto' (default): about 120 optimiser steps per model, from the data's size",
     )
-    group.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="global batch size")
-    group.add_argument("--lr", type=float, default=DEFAULT_LEARNING_RATE, help="peak learning rate")
-    group.add_argument("--weight-decay", type=float, default=DEFAULT_WEIGHT_DECAY)
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--batch-size", type=ranges.COUNT, default=DEFAULT_BATCH_SIZE, help="global batch size")
+    group.add_argument("--lr", type=ranges.LEARNING_RATE, default=DEFAULT_LEARNING_RATE, help="peak learning rate")
+    group.add_argument("--weight-decay", type=ranges.PENALTY, default=DEFAULT_WEIGHT_DECAY)
+    group.add_argument("--seed", type=ranges.SEED, default=0)
     group.add_argument("--class-weighting", choices=("none", "balanced"), default="none")
     group.add_argument("--config", help="FMANetConfig arguments: a JSON file, or a folder with config.json")
     group.add_argument(
@@ -217,7 +183,7 @@ def add_loso_arguments(parser: argparse.ArgumentParser) -> None:
         help="with several processes, give each process whole folds instead of splitting batches",
     )
     group.add_argument(
-        "--fold-workers", type=positive_int, default=1,
+        "--fold-workers", type=ranges.COUNT, default=1,
         help="single process: train this many folds at once in worker processes (CPU: cores split between "
         "them, e.g. the number of cores; GPU: they share it). Default 1",
     )

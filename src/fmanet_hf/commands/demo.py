@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from . import ranges
+
 
 def run(args: argparse.Namespace) -> int:
     """Build the demo and serve it until interrupted."""
@@ -33,7 +35,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description="Serve the FMANet Gradio demo. Needs `pip install 'fmanet-hf[demo]'`. Makes no network requests.",
     )
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to your network)")
-    demo.add_argument("--port", type=int, default=None, help="port (default: 7860, or the next free one)")
+    demo.add_argument("--port", type=ranges.PORT, default=None, help="port (default: 7860, or the next free one)")
     demo.add_argument(
         "--model",
         action="append",
@@ -42,8 +44,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     demo.add_argument("--cache-dir", default=None, help="where the SynthME examples are rendered (default: $FMANET_CACHE or ~/.cache/fmanet-hf)")
     demo.add_argument("--no-examples", action="store_true", help="do not render the SynthME examples")
-    demo.add_argument("--concurrency", type=int, default=1, help="processing jobs at once; others wait in the queue")
-    demo.add_argument("--max-file-size", default="20mb", help="upload limit per file, e.g. 20mb")
+    demo.add_argument("--concurrency", type=ranges.COUNT, default=1, help="processing jobs at once; others wait in the queue")
+    demo.add_argument("--max-file-size", type=ranges.FILE_SIZE, default="20mb", help="upload limit per file, e.g. 20mb")
     demo.set_defaults(handler=run)
     return demo
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FrameCountError, KeyFrameError
-from .common_flags import DEFAULT_CACHE, positive_int
+from . import ranges
+from .common_flags import DEFAULT_CACHE
 
 
 def example_clips(cache_dir: Path) -> list[dict]:
@@ -165,14 +166,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     predict.add_argument("frames", nargs="*", help="onset, apex and offset image files")
     predict.add_argument("--example", action="store_true", help="classify one built-in SynthME clip per class")
     predict.add_argument("--video", help="a video file (mp4, avi...) instead of frame files")
-    predict.add_argument("--onset", type=int, help="onset frame index in --video (0-based)")
-    predict.add_argument("--apex", type=int, help="apex frame index in --video (0-based; default: estimated)")
-    predict.add_argument("--offset", type=int, help="offset frame index in --video (0-based)")
+    predict.add_argument("--onset", type=ranges.INDEX, help="onset frame index in --video (0-based)")
+    predict.add_argument("--apex", type=ranges.INDEX, help="apex frame index in --video (0-based; default: estimated)")
+    predict.add_argument("--offset", type=ranges.INDEX, help="offset frame index in --video (0-based)")
     predict.add_argument(
         "--apex-method", choices=("max_difference", "middle"), default="max_difference",
         help="apex estimate when --apex is not given (see docs/inference.md)",
     )
-    predict.add_argument("--top-k", type=positive_int, help="show only the k most probable classes")
+    predict.add_argument("--top-k", type=ranges.COUNT, help="show only the k most probable classes")
     predict.add_argument("--figure", help="write a PNG figure (frames, flows, MM-COF, attention, probabilities)")
     predict.add_argument("--model", help="a saved FMANet folder (default: the bundled model)")
     predict.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import inputs
+from . import inputs, ranges
 from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_face_missing_argument, add_flow_arguments
 
 
@@ -44,7 +44,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     add_dataset_arguments(prepare)
     prepare.add_argument("--processor", help="folder with a preprocessor_config.json to use")
     add_flow_arguments(prepare)
-    prepare.add_argument("--num-proc", type=int, default=None, help="worker processes (default: all cores)")
+    prepare.add_argument("--num-proc", type=ranges.COUNT, default=None, help="worker processes (default: all cores)")
     prepare.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     add_face_missing_argument(prepare)
     prepare.add_argument("--quiet", action="store_true", help="no progress bar")

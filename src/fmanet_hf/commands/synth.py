@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common_flags import positive_int
+from . import ranges
 
 
 def people_argument(text: str) -> str | list[str]:
@@ -20,17 +20,6 @@ def people_argument(text: str) -> str | list[str]:
     if not names:
         raise argparse.ArgumentTypeError(f"expected a group name ({', '.join(PERSON_GROUPS)}) or comma-separated person ids")
     return names[0] if len(names) == 1 and names[0] in PERSON_GROUPS else names
-
-
-def fraction_argument(text: str) -> float:
-    """A number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,15 +60,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--people", type=people_argument,
         help="2.0 only (required there): a group (loso, pretrain, examples) or comma-separated person ids",
     )
-    synth.add_argument("--subjects", type=positive_int, help="1.1 only: number of subjects (default 12)")
+    synth.add_argument("--subjects", type=ranges.COUNT, help="1.1 only: number of subjects (default 12)")
     synth.add_argument(
-        "--masked-fraction", type=fraction_argument,
+        "--masked-fraction", type=ranges.FRACTION,
         help="2.0 only: share of negative clips masked by a smile whose apex->offset phase shows the suppression "
         "(default 0.3)",
     )
-    synth.add_argument("--samples-per-class", type=positive_int, default=4, help="clips per class and subject")
-    synth.add_argument("--frames-per-clip", type=positive_int, default=11)
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--samples-per-class", type=ranges.COUNT, default=4, help="clips per class and subject")
+    synth.add_argument("--frames-per-clip", type=ranges.FRAMES_PER_CLIP, default=11)
+    synth.add_argument("--seed", type=ranges.SEED, default=0)
     synth.add_argument("--overwrite", action="store_true")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(handler=run)
