@@ -341,3 +341,24 @@ def test_loso_command_end_to_end_on_synthme(tmp_path):
 
     prepared = prepare_dataset(load_dataset_by_name("synthme", str(root), None), saved, tmp_path / "cache" / "prepared", progress=False)
     assert find_prepared_processor(prepared).output_settings() == saved.output_settings()
+
+
+HELP_IMPORTS = """
+import sys
+from fmanet_hf.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = [m for m in ("torch", "transformers", "datasets", "accelerate", "gradio", "cv2") if m in sys.modules]
+print("HEAVY", heavy, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["train", "--help"], ["predict", "--help"]])
+def test_help_and_version_import_no_heavy_library(argv):
+    """Building the parser stays cheap: torch/transformers load only when a command runs
+    (its speed is measured in benchmarks/cli_startup.py, not here)."""
+    result = subprocess.run([sys.executable, "-c", HELP_IMPORTS, *argv], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip(), result.stderr  # help or version text was printed
+    assert "HEAVY []" in result.stderr, result.stderr[-2000:]

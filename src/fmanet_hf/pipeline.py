@@ -1,6 +1,7 @@
 """The ``"micro-expression-recognition"`` pipeline.
 
-``import fmanet_hf`` registers it with transformers, so::
+``import fmanet_hf`` registers it with transformers (when transformers loads, see
+`fmanet_hf.registration`), so::
 
     from transformers import pipeline
     classify = pipeline("micro-expression-recognition", model="path/to/exported-folder")
@@ -313,7 +314,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
 
 
 def register_pipeline() -> None:
-    """Register the task with transformers (idempotent; `import fmanet_hf` calls it).
+    """Register the task with transformers (idempotent; `fmanet_hf.registration` calls it).
 
     When the package carries its bundled checkpoint, it is the task's default model, so
     ``pipeline("micro-expression-recognition")`` works offline with no model argument.
