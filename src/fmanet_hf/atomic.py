@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -52,7 +53,25 @@ def _umask() -> int:
     return mask
 
 
-_FILE_MODE = 0o666 & ~_umask()
+_UMASK = _umask()
+#: What ``open()`` / ``mkdir()`` give under this process's umask (e.g. 0644 / 0755 under 022).
+FILE_MODE = 0o666 & ~_UMASK
+DIRECTORY_MODE = 0o777 & ~_UMASK
+_FILE_MODE = FILE_MODE
+
+
+def make_staging_directory(target: str | os.PathLike, *, suffix: str = ".partial") -> Path:
+    """A new, empty, hidden sibling folder of ``target`` to build it in, with the permissions
+    ``mkdir`` would give (not mkdtemp's private 0700: renamed into place, it becomes the
+    output, and a 0700 model folder contradicts what the docs promise readers).
+
+    Named ``.<target name>.<host>-<pid>.<random><suffix>`` (see `remove_stale_temporaries`).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_writer_tag()}.", suffix=suffix, dir=target.parent))
+    os.chmod(staging, DIRECTORY_MODE)
+    return staging
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -88,6 +107,23 @@ def atomic_write_json(path: str | os.PathLike, payload: Any) -> Path:
     return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def give_ordinary_permissions(folder: str | os.PathLike) -> None:
+    """Set ``folder`` and everything in it to what ``mkdir`` / ``open()`` give under the
+    umask (0755 / 0644 under 022), keeping files executable that were (symlinks untouched).
+
+    For a folder this package has just written, before it is renamed into place.
+    """
+    folder = Path(folder)
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            os.chmod(path, DIRECTORY_MODE)
+        else:
+            executable = path.stat().st_mode & stat.S_IXUSR
+            os.chmod(path, (0o777 if executable else 0o666) & ~_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """Build a folder under a temporary sibling name, then rename it into place.
@@ -97,10 +133,12 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = True) -> Iter
     ``path`` is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.{_writer_tag()}.", suffix=".partial", dir=path.parent))
+    temporary = make_staging_directory(path)
     try:
         yield temporary
+        # What was written inside may come from writers with private temporaries
+        # (transformers saves model.safetensors 0600): the folder is published as a whole.
+        give_ordinary_permissions(temporary)
         if path.exists():
             if not overwrite:
                 raise FileExistsError(f"{path} already exists.")
@@ -163,10 +201,14 @@ def remove_stale_temporaries(folder: str | os.PathLike, *, stale_after: float = 
 
 
 __all__ = [
+    "DIRECTORY_MODE",
+    "FILE_MODE",
     "STALE_AFTER_SECONDS",
     "atomic_directory",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "give_ordinary_permissions",
+    "make_staging_directory",
     "remove_stale_temporaries",
 ]

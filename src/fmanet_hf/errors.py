@@ -78,6 +78,10 @@ class RunDirectoryError(FMANetError, ValueError):
     """A results folder holds a run with other settings, or files that do not belong to it."""
 
 
+class OutputPathError(FMANetError, ValueError):
+    """An output path is empty, overlaps an input, or ``--overwrite`` would remove files fmanet-hf did not write."""
+
+
 class LeakageError(FMANetError, RuntimeError):
     """A held-out subject's sample reached the optimiser (a bug; never expected)."""
 
@@ -131,6 +135,7 @@ __all__ = [
     "CheckpointError",
     "CacheError",
     "RunDirectoryError",
+    "OutputPathError",
     "LeakageError",
     "ModelCardError",
     "HubUploadError",

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmanet_hf.errors import DatasetError, FMANetConfigError, FMANetError
+from fmanet_hf.errors import DatasetError, FMANetConfigError, FMANetError, OutputPathError
 from fmanet_hf.data import synthetic as synth
 from fmanet_hf.data.synthetic import generate as synth_generate
 from fmanet_hf.data.synthetic import (
@@ -314,8 +314,14 @@ def test_refuses_to_overwrite_reuses_identical_and_overwrites_when_asked(tmp_pat
     with pytest.raises(DatasetError, match="overwrite=True"):
         generate_synthme(target, **TINY)
     assert (target / "notes.txt").read_text() == "mine"
-    info = generate_synthme(target, seed=3, overwrite=True, **TINY)
-    assert not (target / "notes.txt").exists() and info.num_clips == 6 and not info.reused
+    # --overwrite never deletes a folder the generator did not write.
+    with pytest.raises(OutputPathError, match="not written by fmanet-hf"):
+        generate_synthme(target, seed=3, overwrite=True, **TINY)
+    assert (target / "notes.txt").read_text() == "mine"
+    (target / "notes.txt").unlink()
+    generate_synthme(target, seed=4, **TINY)
+    info = generate_synthme(target, seed=3, overwrite=True, **TINY)  # replaces its own earlier set
+    assert info.num_clips == 6 and not info.reused
     again = generate_synthme(target, seed=3, **TINY)
     assert again.reused and _tree_digest(target) == _tree_digest(tiny_set.root)
     with pytest.raises(DatasetError):

@@ -105,7 +105,9 @@ def test_export_folder_contents(exported):
     assert json.loads((out / "loso_results.json").read_text()) == results
     provenance = json.loads((out / "fmanet_export.json").read_text())
     assert provenance["folds"] == ["s1", "s2", "s3"] and provenance["dataset_template"] == "synthme"
-    assert info.files == sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    # Every file but the hidden marker that lets a later --overwrite replace the folder.
+    assert (out / ".fmanet-hf-output").is_file()
+    assert info.files == sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != ".fmanet-hf-output")
 
 
 def test_card_parses_and_its_metrics_are_the_results(exported):

@@ -9,7 +9,7 @@ import torch
 from accelerate import Accelerator
 
 from fmanet_hf import FMANetForImageClassification
-from fmanet_hf.errors import RunDirectoryError
+from fmanet_hf.errors import OutputPathError, RunDirectoryError
 from fmanet_hf.training.loso import run_loso
 from fmanet_hf.training.pretraining import PRETRAINING_INFO_NAME, pretrain
 from fmanet_hf.training.schedule import TrainingSchedule
@@ -48,7 +48,7 @@ def test_an_existing_folder_is_refused_unless_it_is_an_earlier_pretraining_and_o
     foreign = tmp_path / "notes"
     foreign.mkdir()
     (foreign / "mine.txt").write_text("keep me")
-    with pytest.raises(RunDirectoryError, match="not a pretraining folder"):
+    with pytest.raises(OutputPathError, match="not written by fmanet-hf"):
         pretrain(data, out_dir=foreign, overwrite=True, **kwargs)
     assert (foreign / "mine.txt").read_text() == "keep me"
 

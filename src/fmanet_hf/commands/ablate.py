@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     """Prepare the dataset and run the ablations (see `fmanet_hf.training.ablation.run_ablation`)."""
     from ..training.ablation import run_ablation
 
+    inputs.check_out_from_args(args)
     accelerator = inputs.training_accelerator(args)
     prepared, _ = inputs.prepare_from_args(args, accelerator)
     names = [n.strip() for n in args.ablations.split(",") if n.strip()] if args.ablations else None

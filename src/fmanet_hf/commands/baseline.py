@@ -20,8 +20,13 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_json
     from ..data.prepare import prepare_dataset
     from ..data.registry import load_dataset_by_name
+    from ..output_paths import check_replaceable_file, checked_output_path, stamped
     from ..training.baselines import mmcof_logistic_regression_loso
 
+    if args.out is not None:
+        # Checked before the work: the file may replace only an earlier baseline result.
+        checked_output_path(args.out, flag="--out", inputs={"--root": args.root})
+        check_replaceable_file(args.out, command="baseline", flag="--out")
     dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
     processor = inputs.processor_from_args(args)
     prepared = prepare_dataset(dataset, processor, Path(args.cache_dir) / "prepared", num_proc=args.num_proc)
@@ -32,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         f"(chance UAR {results['chance_uar']:.3f})"
     )
     if args.out:
-        atomic_write_json(args.out, results)
+        atomic_write_json(args.out, stamped(results, "baseline"))
     return 0
 
 
@@ -52,7 +57,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     baseline.add_argument("--num-proc", type=ranges.COUNT, default=None, help="worker processes (default: all cores)")
     baseline.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
-    baseline.add_argument("--out", help="write the results JSON here")
+    baseline.add_argument(
+        "--out", help="write the results JSON here (replaces only an earlier baseline result, never another file)"
+    )
     baseline.set_defaults(handler=run)
     return baseline
 

@@ -120,6 +120,20 @@ def model_config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+#: The flags whose paths a command reads, which its ``--out`` must stay clear of.
+INPUT_PATH_FLAGS = ("root", "processor", "config", "init_from")
+
+
+def check_out_from_args(args: argparse.Namespace) -> Path:
+    """``--out`` checked against the command's input flags (``--root``, ``--processor``,
+    ``--config``, ``--init-from``): not empty, not one of them, not inside or around one
+    (see `fmanet_hf.output_paths.checked_output_path`). Call it before any work."""
+    from ..output_paths import checked_output_path
+
+    inputs = {f"--{name.replace('_', '-')}": getattr(args, name, None) for name in INPUT_PATH_FLAGS}
+    return checked_output_path(args.out, flag="--out", inputs=inputs)
+
+
 def training_accelerator(args: argparse.Namespace):
     """The `accelerate.Accelerator` of a training command (``--cpu`` forces the CPU)."""
     from accelerate import Accelerator
@@ -127,4 +141,4 @@ def training_accelerator(args: argparse.Namespace):
     return Accelerator(cpu=bool(args.cpu))
 
 
-__all__ = ["model_config_from_args", "prepare_from_args", "processor_from_args", "report_skipped_clips", "training_accelerator"]
+__all__ = ["check_out_from_args", "model_config_from_args", "prepare_from_args", "processor_from_args", "report_skipped_clips", "training_accelerator"]

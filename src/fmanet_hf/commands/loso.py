@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     """Prepare the dataset and train/score every fold (see `fmanet_hf.training.loso.run_loso`)."""
     from ..training.loso import run_loso
 
+    inputs.check_out_from_args(args)
     accelerator = inputs.training_accelerator(args)
     prepared, processor = inputs.prepare_from_args(args, accelerator)
     run_loso(

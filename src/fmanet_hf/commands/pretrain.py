@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
     """Prepare the dataset and pretrain (see `fmanet_hf.training.pretraining.pretrain`)."""
     from ..training.pretraining import pretrain
 
+    inputs.check_out_from_args(args)
     accelerator = inputs.training_accelerator(args)
     prepared, processor = inputs.prepare_from_args(args, accelerator)
     info = pretrain(

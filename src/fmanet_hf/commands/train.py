@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.schedule import resolve_epochs
     from ..training.trainer import train_with_trainer
 
+    inputs.check_out_from_args(args)
     accelerator = inputs.training_accelerator(args)
     prepared, processor = inputs.prepare_from_args(args, accelerator)
     eval_subjects = {s.strip() for s in (args.eval_subjects or "").split(",") if s.strip()}

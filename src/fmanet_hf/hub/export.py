@@ -37,6 +37,7 @@ from typing import Any
 from ..atomic import atomic_directory, atomic_write_json, atomic_write_text
 from ..data.registry import get_dataset_loader
 from ..errors import CheckpointError
+from ..output_paths import OUTPUT_MARKER_NAME, check_replaceable_folder, checked_output_path, mark_output_folder
 from .cards import CARD_DATASETS, CardInputs, card_context, check_model_card, detect_card_dataset, file_sha256, render_model_card
 
 EXPORT_FORMAT_VERSION = 1
@@ -161,15 +162,6 @@ def reproduction_commands(run_config: dict[str, Any], results: dict[str, Any], p
     return "\n".join(lines)
 
 
-def _readable_by_all(folder: Path) -> None:
-    """Give the folder the permissions of ordinary files (the atomic writers create 0600/0700
-    temporaries), so an exported or bundled model is readable by every user, as umask allows."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
 def _copy_model(source: Path, target: Path, processor: Any) -> Any:
     """Load ``source`` (safetensors only) and ``save_pretrained`` it (+ processor) into ``target``."""
     from ..pretrained import load_pretrained_model
@@ -216,6 +208,8 @@ def export_run(
     Raises:
         CheckpointError: the run is unfinished, has no final model or processor, or holds pickles.
         ModelCardError: a template is missing/broken or the card does not match the results.
+        OutputPathError: ``out_dir`` is empty, is / contains / sits inside an input, or
+            ``overwrite`` would remove a folder (or a file in it) that export did not write.
     """
     from ..image_processing_fmanet import FMANetImageProcessor
     from ..training.run_folder import FINAL_MODEL_DIR, FOLDS_DIR, PREDICTIONS_NAME, RESULTS_NAME, RUN_CONFIG_NAME, fold_file_stem
@@ -226,8 +220,13 @@ def export_run(
         raise CheckpointError(f"The run folder {run} does not exist.")
     if out.exists() and not overwrite:
         raise CheckpointError(f"{out} already exists; choose a new folder or pass --overwrite to replace it.")
-    if out.resolve() == run.resolve() or run.resolve() in out.resolve().parents:
-        raise CheckpointError(f"Export into a folder outside the run folder {run}, not {out}.")
+    checked_output_path(
+        out_dir,
+        flag="OUT_DIR",
+        inputs={"RUN_DIR": run_dir, "--data-root": data_root, "--evidence": evidence, "--template-dir": template_dir},
+    )
+    if overwrite:
+        check_replaceable_folder(out, command="export", flag="OUT_DIR")
     results_path = run / RESULTS_NAME
     if not results_path.is_file():
         if (run / "config.json").is_file():
@@ -326,8 +325,9 @@ def export_run(
                 "folds": info.folds,
             },
         )
-        _readable_by_all(staging)
-        info.files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+        mark_output_folder(staging, "export")
+        # What push uploads: the hidden marker stays local.
+        info.files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file() and p.name != OUTPUT_MARKER_NAME)
     return info
 
 

@@ -6,7 +6,8 @@ Creates the model repo (``exist_ok``) and uploads the folder in one commit with
 what would be uploaded, with sizes.
 
 Before anything is sent, the folder is checked: it must be an export (config.json,
-model.safetensors, preprocessor_config.json, README.md) and must hold no pickle-based file.
+model.safetensors, preprocessor_config.json, README.md), must hold no pickle-based file, and
+no symbolic link that points outside it (its target would be uploaded).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def plan_upload(folder: str | os.PathLike) -> list[UploadItem]:
     """The files `push_folder` would upload (sorted), after checking the folder.
 
     Raises:
-        CheckpointError: not a folder, a required file missing, or a pickle file present.
+        CheckpointError: not a folder, a required file missing, a pickle file present, or a
+            symbolic link pointing outside the folder.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -49,10 +51,17 @@ def plan_upload(folder: str | os.PathLike) -> list[UploadItem]:
             "`fmanet-hf export RUN_DIR OUT_DIR`."
         )
     items = []
+    inside = root.resolve()
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
         if any(part.startswith(IGNORED_PREFIXES) or part in IGNORED_NAMES for part in relative.parts):
             continue
+        if path.is_symlink() and not path.resolve().is_relative_to(inside):
+            # huggingface_hub would upload the link's target: a file from outside the folder.
+            raise CheckpointError(
+                f"{relative} is a symbolic link to {os.readlink(path)}, outside {root}; push uploads only files inside "
+                "the folder. Replace the link with a copy of what should be published, or remove it."
+            )
         if not path.is_file():
             continue
         if path.name.endswith(PICKLE_SUFFIXES):

@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence
 from ..atomic import atomic_write_json, atomic_write_text
 from ..configuration_fmanet import ABLATIONS, BASELINE_CONFIGS, FMANetConfig
 from ..errors import FMANetConfigError
+from ..output_paths import checked_output_path, ensure_output_folder
 from .loso import run_loso
 from .model_config import config_to_dict
 from .schedule import TrainingSchedule
@@ -136,7 +137,9 @@ def run_ablation(
         from accelerate import Accelerator
 
         accelerator = Accelerator()
-    out = Path(out_dir)
+    out = checked_output_path(out_dir, flag="--out")
+    if accelerator.is_main_process:
+        ensure_output_folder(out, "ablate")
     base = _base_kwargs(base_config)
     first = prepared_dataset[0]["pixel_values"]
     data_shape = {"image_size": int(first.shape[-1]), "num_channels_per_phase": int(first.shape[0]) // 2}

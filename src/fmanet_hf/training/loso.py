@@ -45,6 +45,7 @@ import torch
 
 from ..atomic import atomic_directory, atomic_write_json, remove_stale_temporaries
 from ..errors import FMANetConfigError, FMANetError, RunDirectoryError
+from ..output_paths import checked_output_path, ensure_output_folder
 from .collate import PreparedTensors
 from .engine import TrainingObserver, deterministic_torch, run_fold, without_transformers_progress_bars
 from .final_model import find_prepared_processor, train_and_save_final_model
@@ -177,7 +178,7 @@ def run_loso(
     check_loso_folds(folds, data.subjects)
     epochs_rule = schedule.epochs_rule
     schedule = schedule.resolved(len(data) - len(data) / len(folds))
-    out = Path(out_dir)
+    out = checked_output_path(out_dir, flag="--out")
     world = int(accelerator.num_processes)
     rank = int(accelerator.process_index)
     is_main = bool(accelerator.is_main_process)
@@ -207,7 +208,7 @@ def run_loso(
     main_error: FMANetError | None = None
     if is_main:
         try:
-            out.mkdir(parents=True, exist_ok=True)
+            ensure_output_folder(out, "loso")
             # Temporaries of a killed earlier run (never read; only litter).
             for folder in (out, out / FOLDS_DIR):
                 remove_stale_temporaries(folder)

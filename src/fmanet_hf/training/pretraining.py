@@ -24,6 +24,7 @@ import numpy as np
 
 from ..atomic import atomic_directory, atomic_write_json
 from ..errors import RunDirectoryError
+from ..output_paths import WRITTEN_BY_KEY, check_replaceable_folder, checked_output_path, mark_output_folder, read_output_marker
 from .collate import PreparedTensors
 from .engine import deterministic_torch, seeded_torch, train_model, without_transformers_progress_bars
 from .final_model import find_prepared_processor
@@ -51,7 +52,8 @@ def pretrain(
     Args:
         prepared_dataset: a prepared ``datasets.Dataset`` (see `run_loso`).
         out_dir: the model folder to write. An existing folder is refused unless it holds an
-            earlier pretraining (``pretraining_info.json``) and ``overwrite`` is True.
+            earlier pretraining written by this package (its ``.fmanet-hf-output`` marker lists
+            every file in it) and ``overwrite`` is True.
         schedule: the `TrainingSchedule` (``epochs="auto"`` resolves on the whole set).
         seed: seeds initialisation, dropout, shuffles and augmentation.
         model_config: `FMANetConfig`, dict or None (defaults); its size must be the one the
@@ -67,17 +69,20 @@ def pretrain(
     Raises:
         RunDirectoryError: ``out_dir`` exists and is not a pretraining folder, or is one and
             ``overwrite`` is False.
+        OutputPathError: ``out_dir`` is empty, or ``overwrite`` would remove a folder (or a
+            file in it) that this command did not write.
     """
-    out = Path(out_dir)
-    if str(out_dir).strip() == "":
-        raise RunDirectoryError("The pretraining output folder is empty; give --out a folder name.")
-    if out.exists():
-        if not (out / PRETRAINING_INFO_NAME).is_file():
+    out = checked_output_path(out_dir, flag="--out")
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        marker = read_output_marker(out) or {}
+        if not overwrite:
+            if marker.get(WRITTEN_BY_KEY) == "fmanet-hf pretrain" or (out / PRETRAINING_INFO_NAME).is_file():
+                raise RunDirectoryError(f"{out} already holds a pretrained model; pass --overwrite to replace it.")
             raise RunDirectoryError(
                 f"{out} exists and is not a pretraining folder written by fmanet-hf; choose a new --out folder."
             )
-        if not overwrite:
-            raise RunDirectoryError(f"{out} already holds a pretrained model; pass --overwrite to replace it.")
+        # Only a folder this command wrote, holding nothing else, may be replaced.
+        check_replaceable_folder(out, command="pretrain", flag="--out")
     if accelerator is None:
         from accelerate import Accelerator
 
@@ -122,6 +127,7 @@ def pretrain(
             if processor is not None:
                 processor.save_pretrained(staging)
             atomic_write_json(staging / PRETRAINING_INFO_NAME, info)
+            mark_output_folder(staging, "pretrain")
     return info
 
 

@@ -39,13 +39,16 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
+from ..atomic import FILE_MODE
 from ..errors import FMANetConfigError
+from ..output_paths import checked_output_path, ensure_output_folder
 from .collate import FMANetDataCollator, class_names_of
 from .engine import class_weights_for
 from .initialization import load_initial_weights
@@ -206,6 +209,8 @@ def train_with_trainer(
     )
     arguments.update(training_args or {})
     args = TrainingArguments(**arguments)
+    if save_model and args.should_save:
+        ensure_output_folder(checked_output_path(output_dir, flag="--out"), "train")
 
     # Seed the init explicitly (Trainer seeds only inside train()), from (seed, "trainer").
     with torch.random.fork_rng(devices=[]):
@@ -228,6 +233,10 @@ def train_with_trainer(
     eval_metrics = dict(trainer.evaluate()) if eval_dataset is not None else {}
     if save_model:
         trainer.save_model(str(output_dir))
+        if args.should_save:
+            # transformers writes the weights 0600; the folder's readers expect what open() gives.
+            for weights_file in Path(output_dir).glob("model*.safetensors"):
+                os.chmod(weights_file, FILE_MODE)
     return TrainerRun(
         trainer=trainer,
         train_metrics=dict(train_output.metrics),

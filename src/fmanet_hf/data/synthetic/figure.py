@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from ...atomic import FILE_MODE
 from ...errors import DatasetError, FMANetConfigError
 from .emotions import MEGC3_CLASSES
 from .generate import FRAMES_FOLDER, MANIFEST_NAME
@@ -267,7 +268,7 @@ def render_synthme_figure(
     os.close(handle)
     try:
         figure.savefig(temporary, format="png", dpi=dpi, metadata={"Software": None})
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; a figure is meant to be read by others
+        os.chmod(temporary, FILE_MODE)  # mkstemp creates 0600; a figure is meant to be read by others
         os.replace(temporary, out_png)
     except BaseException:
         if os.path.exists(temporary):

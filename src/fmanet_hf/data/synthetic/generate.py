@@ -25,7 +25,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ...atomic import give_ordinary_permissions, make_staging_directory
 from ...errors import DatasetError, FMANetConfigError
+from ...output_paths import check_replaceable_folder, checked_output_path, mark_output_folder
 from .clips import DEFAULT_MASKED_FRACTION
 from .emotions import MEGC3_CLASSES, NATIVE_EMOTIONS, NATIVE_TO_MEGC3
 from .faces import BUILTIN_FACE_PACKAGES, FaceSource, available_face_sources, load_source_face
@@ -289,7 +291,9 @@ def generate_synthme(
             (default: all found).
         masked_fraction: 2.0 only: share in [0, 1] of negative clips that are masked
             (default 0.3).
-        overwrite: replace an existing non-empty folder that holds something else.
+        overwrite: replace an existing non-empty folder that holds another SynthME set written
+            by this package (its ``.fmanet-hf-output`` marker lists every file in it); any
+            other folder is refused, never deleted.
         progress: show a tqdm progress bar.
 
     Returns:
@@ -305,6 +309,8 @@ def generate_synthme(
             missing (2.0; the message gives the pip command), or ``out_dir`` is non-empty and
             different while ``overwrite`` is False.
         LandmarkModelError: dlib or its landmark model is missing.
+        OutputPathError: ``out_dir`` is empty, or ``overwrite`` would remove a folder (or a
+            file in it) that this generator did not write.
     """
     version = _check_generator_version(generator_version)
     if version == GENERATOR_VERSION_2:
@@ -338,7 +344,7 @@ def generate_synthme(
     if face_sources is not None and (isinstance(face_sources, str) or len(face_sources) == 0):
         raise FMANetConfigError(f"face_sources must be None or a non-empty list of source names, got {face_sources!r}.")
 
-    root = Path(out_dir).expanduser().absolute()
+    root = checked_output_path(out_dir, flag="--out").absolute()
     if version == GENERATOR_VERSION_2:
         chosen, group = resolve_people(people)
         settings = PeopleSetSettings(
@@ -389,11 +395,15 @@ def generate_synthme(
             f"{root} is not empty and does not hold a SynthME set made with these arguments. "
             "Pass overwrite=True to replace it, or choose another out_dir."
         )
+    if overwrite:
+        # Replace only a set this command wrote, holding no file of anyone else's.
+        check_replaceable_folder(root, command="synth", flag="--out")
 
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    staging = make_staging_directory(root)
     try:
         manifest = build(staging)
+        mark_output_folder(staging, "synth")
+        give_ordinary_permissions(staging)
         _replace_folder(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
