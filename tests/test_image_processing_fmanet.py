@@ -447,6 +447,25 @@ def test_unknown_keyword_at_call_time(fast_processor):
         fast_processor(*smooth_triplet(), retrun_tensors="pt")
 
 
+@pytest.mark.parametrize(
+    "keyword, right_keyword",
+    [("images", "frames="), ("image", "frames="), ("videos", "read_key_frames"), ("onset_frame", "onset="), ("return_tensor", "return_tensors=")],
+)
+def test_keywords_of_other_processors_name_the_right_one(fast_processor, tmp_path, keyword, right_keyword):
+    # A Hugging Face user loads the processor with the Auto class and calls it as image processors are called.
+    from transformers import AutoImageProcessor
+
+    fast_processor.save_pretrained(tmp_path)
+    processor = AutoImageProcessor.from_pretrained(tmp_path)
+    triplet = list(smooth_triplet())
+    with pytest.raises(FMANetConfigError) as excinfo:
+        processor(**{keyword: triplet}, return_tensors="pt")
+    assert right_keyword in str(excinfo.value)
+    assert "settings are fixed" not in str(excinfo.value)  # the hint, not the generic message
+    # Following the hint works.
+    assert processor(frames=[tuple(triplet)], return_tensors="pt")["pixel_values"].shape == (1, 6, 16, 16)
+
+
 # ------------------------------------------------------------------ input types
 def test_grey_conversion_uses_the_601_luma_weights():
     rng = np.random.default_rng(6)
