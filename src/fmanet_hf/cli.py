@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from typing import Any, Iterable
 
 from .commands import COMMANDS, TRAINING_COMMANDS
+from .commands.output import add_output_arguments, add_verbose_argument, configured
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -33,6 +33,7 @@ def register_commands(subparsers: Any, names: Iterable[str] = COMMANDS) -> dict[
     for name in names:
         module = importlib.import_module(f"{__package__}.commands.{name}")
         parsers[name] = module.register(subparsers)
+        add_output_arguments(parsers[name])  # --json, --quiet, -v: the same on every command
     return parsers
 
 
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = OneLineErrorParser(prog="fmanet-hf", description="FMANet micro-expression recognition.")
     parser.add_argument("--version", action="version", version=f"fmanet-hf {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    add_verbose_argument(parser)
     register_commands(parser.add_subparsers(dest="command", required=True))
     return parser
 
@@ -56,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``fmanet-hf`` with ``argv`` (default: the process's); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from .errors import FMANetError
 
     try:
-        return args.handler(args)
+        with configured(args):
+            return args.handler(args)
     except FMANetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ def unranged_numeric_options(parser: argparse.ArgumentParser) -> list[str]:
     """The options of ``parser`` that take a number without a range, or have an unknown type."""
     problems = []
     for action in parser._actions:
-        if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+        if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction, argparse._CountAction)):
             continue
         name = "/".join(action.option_strings) or action.dest
         kind = action.type

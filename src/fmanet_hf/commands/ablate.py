@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from . import inputs
+from .output import report, show_progress
 from .common_flags import (
     seed_list_argument,
     add_init_argument,
@@ -36,15 +37,16 @@ def run(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         base_config=inputs.model_config_from_args(args) or None,
         ablations=names,
-        progress=not args.quiet,
+        progress=show_progress(args),
         accelerator=accelerator,
         record_leaky_best_epoch=args.record_leaky_best_epoch,
         fold_parallel=args.fold_parallel,
         fold_workers=args.fold_workers,
         init_from=args.init_from,
     )
-    if args.quiet and accelerator.is_main_process:
-        print(summary["markdown"])
+    if accelerator.is_main_process:
+        # with progress on, run_ablation has printed the table already
+        report(args, summary, summary["markdown"] if args.quiet else ())
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import inputs
 from . import ranges
+from .output import report, show_progress
 from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_flow_arguments
 
 
@@ -29,15 +30,18 @@ def run(args: argparse.Namespace) -> int:
         check_replaceable_file(args.out, command="baseline", flag="--out")
     dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
     processor = inputs.processor_from_args(args)
-    prepared = prepare_dataset(dataset, processor, Path(args.cache_dir) / "prepared", num_proc=args.num_proc)
+    prepared = prepare_dataset(
+        dataset, processor, Path(args.cache_dir) / "prepared", num_proc=args.num_proc, progress=show_progress(args)
+    )
     results = mmcof_logistic_regression_loso(prepared, pool=args.pool, l2=args.l2)
-    print(
+    line = (
         f"MM-COF logistic regression, LOSO over {results['num_folds']} subjects, {results['num_samples']} samples: "
         f"accuracy {results['accuracy']:.3f}, UF1 {results['uf1']:.3f}, UAR {results['uar']:.3f} "
         f"(chance UAR {results['chance_uar']:.3f})"
     )
     if args.out:
         atomic_write_json(args.out, stamped(results, "baseline"))
+    report(args, results, line)
     return 0
 
 

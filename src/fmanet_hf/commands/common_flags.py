@@ -145,7 +145,6 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, out_help: str) ->
         help="override one FMANetConfig argument (JSON value), e.g. --set hidden_sizes=[32,64]; repeatable",
     )
     group.add_argument("--cpu", action="store_true", help="train on CPU even when a GPU is available")
-    group.add_argument("--quiet", action="store_true", help="no progress bars or tables")
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,13 +9,15 @@ import argparse
 from typing import Any
 
 from . import ranges
+from .output import report, show_progress
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the demo and serve it until interrupted."""
     from ..demo.app import launch
 
-    launch(
+    quiet = not show_progress(args)
+    demo = launch(
         args.model or None,
         host=args.host,
         port=args.port,
@@ -23,7 +25,12 @@ def run(args: argparse.Namespace) -> int:
         examples=not args.no_examples,
         concurrency_limit=args.concurrency,
         max_file_size=args.max_file_size,
+        quiet=quiet,
+        prevent_thread_lock=quiet,
     )
+    if quiet:  # gradio printed nothing: say where it runs, then serve until interrupted
+        report(args, {"url": demo.local_url}, f"FMANet demo running on {demo.local_url} (Ctrl+C stops it)")
+        demo.block_thread()
     return 0
 
 

@@ -9,6 +9,8 @@ import argparse
 import shlex
 from typing import Any
 
+from .output import report
+
 
 def run(args: argparse.Namespace) -> int:
     """``fmanet-hf export``: see `fmanet_hf.hub.export.export_run`."""
@@ -42,12 +44,15 @@ def run(args: argparse.Namespace) -> int:
         export_command=" ".join(command),
         evidence=args.evidence,
     )
-    print(format_plan(plan_upload(info.out_dir)))
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in info.metrics.items())
-    print(
-        f"\nExported {args.run_dir} -> {info.out_dir} (card: {CARD_DATASETS[info.dataset]}; pooled LOSO {metrics}"
+    report(
+        args,
+        {"run_dir": str(args.run_dir), "out_dir": str(info.out_dir), "dataset": info.dataset, "files": info.files,
+         "folds": info.folds, "metrics": info.metrics},
+        f"Exported {args.run_dir} -> {info.out_dir} (card: {CARD_DATASETS[info.dataset]}; pooled LOSO {metrics}"
         + (f"; {len(info.folds)} fold models" if info.folds else "")
-        + ")."
+        + ").",
+        details=[format_plan(plan_upload(info.out_dir)), ""],
     )
     return 0
 

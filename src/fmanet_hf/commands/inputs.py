@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import FMANetConfigError
 from .common_flags import processor_overrides
+from .output import show_progress
 
 
 def schedule_from_args(args: argparse.Namespace):
@@ -72,7 +73,7 @@ def prepare_from_args(args: argparse.Namespace, accelerator: Any):
             processor,
             Path(args.cache_dir) / "prepared",
             num_proc=args.num_proc,
-            progress=not args.quiet and accelerator.is_main_process,
+            progress=show_progress(args) and accelerator.is_main_process,
             on_face_missing=on_face_missing,
         )
     if accelerator.is_main_process:

@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from . import inputs
+from .output import report, show_progress
 from .common_flags import (
     add_init_argument,
     add_loso_arguments,
@@ -24,11 +25,12 @@ from .common_flags import (
 def run(args: argparse.Namespace) -> int:
     """Prepare the dataset and train/score every fold (see `fmanet_hf.training.loso.run_loso`)."""
     from ..training.loso import run_loso
+    from ..training.loso_results import format_summary_table
 
     inputs.check_out_from_args(args)
     accelerator = inputs.training_accelerator(args)
     prepared, processor = inputs.prepare_from_args(args, accelerator)
-    run_loso(
+    results = run_loso(
         prepared,
         model_config=inputs.model_config_from_args(args),
         out_dir=args.out,
@@ -39,11 +41,21 @@ def run(args: argparse.Namespace) -> int:
         train_final_model=args.train_final_model,
         processor=processor,
         fold_parallel=args.fold_parallel,
-        progress=not args.quiet,
+        progress=show_progress(args),
+        print_summary=False,
         accelerator=accelerator,
         fold_workers=args.fold_workers,
         init_from=args.init_from,
     )
+    if accelerator.is_main_process:
+        report(
+            args,
+            {"out": str(args.out), **results},
+            f"LOSO over {results['num_folds']} subjects, {results['num_samples']} samples: pooled "
+            f"accuracy {results['accuracy']:.4f}, UF1 {results['uf1']:.4f}, UAR {results['uar']:.4f} "
+            f"({results['wall_time_seconds']:.1f} s; results in {args.out})",
+            details=[format_summary_table(results), ""],
+        )
     return 0
 
 

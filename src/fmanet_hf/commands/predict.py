@@ -9,7 +9,6 @@ built-in SynthME examples, with the bundled model or a saved one.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 from ..errors import FrameCountError, KeyFrameError
 from . import ranges
 from .common_flags import DEFAULT_CACHE
+from .output import report
 
 
 def example_clips(cache_dir: Path) -> list[dict]:
@@ -68,14 +68,11 @@ def predict_samples(args: argparse.Namespace) -> list[dict]:
     return [{"name": apex_name, "input": dict(zip(("onset", "apex", "offset"), args.frames)), "true": None}]
 
 
-def print_table(rows: list[list[Any]], header: list[str]) -> None:
-    """Print ``rows`` under ``header`` in left-aligned columns."""
+def format_table(rows: list[list[Any]], header: list[str]) -> list[str]:
+    """The lines of ``rows`` under ``header`` in left-aligned columns."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
-    print(line)
-    print("-" * len(line))
-    for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+    return [line, "-" * len(line), *("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,22 +133,24 @@ def run(args: argparse.Namespace) -> int:
             )
             figures.append(str(path))
 
-    if args.json:
-        print(json.dumps({"trained_model": trained, "results": results, "figures": figures}, indent=2))
-        return 0
     if args.top_k is None:
         header = ["sample", "predicted", *labels]
         rows = [[r["sample"], r["label"], *(f"{r['scores'][label]:.3f}" for label in labels)] for r in results]
     else:
         header = ["sample", "predicted", f"top {args.top_k}"]
         rows = [[r["sample"], r["label"], ", ".join(f"{p['label']} {p['score']:.3f}" for p in r["top_k"])] for r in results]
-    print_table(rows, header)
-    for r in results:
-        if r.get("key_frames", {}).get("apex_estimated"):
-            print(f"{r['sample']}: apex estimated at frame {r['key_frames']['apex']} ({args.apex_method}).")
-    print(f"\n{len(results)} sample(s) in {elapsed:.2f} s ({'trained' if trained else 'UNTRAINED'} model).")
-    for path in figures:
-        print(f"figure: {path}")
+    details = format_table(rows, header)
+    details += [
+        f"{r['sample']}: apex estimated at frame {r['key_frames']['apex']} ({args.apex_method})."
+        for r in results
+        if r.get("key_frames", {}).get("apex_estimated")
+    ]
+    if args.quiet:  # one result line per sample
+        lines = [f"{r['sample']}: {r['label']} {r['score']:.3f}" for r in results]
+    else:
+        lines = ["", f"{len(results)} sample(s) in {elapsed:.2f} s ({'trained' if trained else 'UNTRAINED'} model)."]
+    lines += [f"figure: {path}" for path in figures]
+    report(args, {"trained_model": trained, "results": results, "figures": figures}, lines, details=details)
     return 0
 
 
@@ -176,10 +175,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=ranges.COUNT, help="show only the k most probable classes")
     predict.add_argument("--figure", help="write a PNG figure (frames, flows, MM-COF, attention, probabilities)")
     predict.add_argument("--model", help="a saved FMANet folder (default: the bundled model)")
-    predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
     predict.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where the example clips are kept")
     predict.set_defaults(handler=run)
     return predict
 
 
-__all__ = ["example_clips", "predict_samples", "print_table", "register", "run"]
+__all__ = ["example_clips", "format_table", "predict_samples", "register", "run"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import inputs, ranges
+from .output import report, show_progress
 from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_face_missing_argument, add_flow_arguments
 
 
@@ -26,14 +27,18 @@ def run(args: argparse.Namespace) -> int:
     cache_dir = Path(args.cache_dir) / "prepared"
     started = time.perf_counter()
     prepared = prepare_dataset(
-        dataset, processor, cache_dir, num_proc=args.num_proc, progress=not args.quiet, on_face_missing=args.on_face_missing
+        dataset, processor, cache_dir, num_proc=args.num_proc, progress=show_progress(args), on_face_missing=args.on_face_missing
     )
     elapsed = time.perf_counter() - started
     inputs.report_skipped_clips(dataset, prepared)
-    print(
+    cache = cache_path_for(dataset, processor, cache_dir, on_face_missing=args.on_face_missing)
+    shape = tuple(prepared[0]["pixel_values"].shape)
+    report(
+        args,
+        {"dataset": args.dataset, "samples": len(prepared), "seconds": round(elapsed, 3), "flow_method": processor.flow_method,
+         "input_shape": list(shape), "cache": str(cache)},
         f"{len(prepared)} samples of {args.dataset} prepared in {elapsed:.2f} s "
-        f"(flow {processor.flow_method}, input {tuple(prepared[0]['pixel_values'].shape)}); "
-        f"cache: {cache_path_for(dataset, processor, cache_dir, on_face_missing=args.on_face_missing)}"
+        f"(flow {processor.flow_method}, input {shape}); cache: {cache}",
     )
     return 0
 
@@ -47,7 +52,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     prepare.add_argument("--num-proc", type=ranges.COUNT, default=None, help="worker processes (default: all cores)")
     prepare.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     add_face_missing_argument(prepare)
-    prepare.add_argument("--quiet", action="store_true", help="no progress bar")
     prepare.set_defaults(handler=run)
     return prepare
 

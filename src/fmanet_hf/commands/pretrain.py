@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from . import inputs
+from .output import report, show_progress
 from .common_flags import add_recipe_arguments, add_schedule_arguments, add_training_data_arguments
 
 
@@ -31,12 +32,14 @@ def run(args: argparse.Namespace) -> int:
         processor=processor,
         accelerator=accelerator,
         overwrite=args.overwrite,
-        progress=not args.quiet,
+        progress=show_progress(args),
     )
     if accelerator.is_main_process:
-        print(
+        report(
+            args,
+            {"out": os.path.abspath(args.out), **info},
             f"pretrained on {info['num_samples']} clips of {len(info['subjects'])} subjects in {info['seconds']:.0f} s; "
-            f"saved to {os.path.abspath(args.out)} (use it with --init-from on other people)"
+            f"saved to {os.path.abspath(args.out)} (use it with --init-from on other people)",
         )
     return 0
 

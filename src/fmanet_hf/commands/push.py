@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
+
+from .output import report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,11 +25,11 @@ def run(args: argparse.Namespace) -> int:
         commit_message=args.message,
         revision=args.revision,
     )
-    print(format_plan(result.items))
     if result.dry_run:
-        print(f"\nDry run: nothing was uploaded. Without --dry-run these files go to https://huggingface.co/{result.repo_id}.")
+        line = f"Dry run: nothing was uploaded. Without --dry-run these files go to https://huggingface.co/{result.repo_id}."
     else:
-        print(f"\nUploaded to {result.repo_url or result.repo_id}" + (f" ({result.commit_url})" if result.commit_url else "") + ".")
+        line = f"Uploaded to {result.repo_url or result.repo_id}" + (f" ({result.commit_url})" if result.commit_url else "") + "."
+    report(args, dataclasses.asdict(result), line, details=[format_plan(result.items), ""])
     return 0
 
 

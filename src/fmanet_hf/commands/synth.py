@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from . import ranges
+from .output import report, show_progress
 
 
 def people_argument(text: str) -> str | list[str]:
@@ -36,13 +37,20 @@ def run(args: argparse.Namespace) -> int:
         frames_per_clip=args.frames_per_clip,
         seed=args.seed,
         overwrite=args.overwrite,
-        progress=not args.quiet,
+        progress=show_progress(args),
     )
-    print(f"SynthME {info.generator_version}: {info.num_clips} clips of {info.frames_per_clip} frames, {info.num_subjects} subjects -> {info.root}")
-    if info.people:
-        print(f"classes: {info.class_counts}; people: {', '.join(info.people)}")
-    else:
-        print(f"classes: {info.class_counts}; faces: {', '.join(info.face_sources)}")
+    who = f"people: {', '.join(info.people)}" if info.people else f"faces: {', '.join(info.face_sources)}"
+    report(
+        args,
+        {"generator_version": info.generator_version, "root": str(info.root), "clips": info.num_clips,
+         "frames_per_clip": info.frames_per_clip, "subjects": info.num_subjects, "class_counts": info.class_counts,
+         "people": list(info.people or []), "face_sources": list(info.face_sources or [])},
+        [
+            f"SynthME {info.generator_version}: {info.num_clips} clips of {info.frames_per_clip} frames, "
+            f"{info.num_subjects} subjects -> {info.root}",
+            f"classes: {info.class_counts}; {who}",
+        ],
+    )
     return 0
 
 
@@ -70,7 +78,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     synth.add_argument("--frames-per-clip", type=ranges.FRAMES_PER_CLIP, default=11)
     synth.add_argument("--seed", type=ranges.SEED, default=0)
     synth.add_argument("--overwrite", action="store_true")
-    synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(handler=run)
     return synth
 

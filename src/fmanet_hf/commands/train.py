@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import FMANetConfigError
 from . import inputs
+from .output import report, show_progress
 from .common_flags import add_init_argument, add_schedule_arguments, add_training_data_arguments
 
 
@@ -49,14 +50,19 @@ def run(args: argparse.Namespace) -> int:
         report_to=args.report_to,
         processor=processor,
         use_cpu=True if args.cpu else None,
-        progress=not args.quiet,
+        progress=show_progress(args),
         init_from=args.init_from,
     )
     if accelerator.is_main_process:
-        print(f"model and processor saved to {os.path.abspath(args.out)}")
+        lines = [f"model and processor saved to {os.path.abspath(args.out)}"]
         if trained.eval_metrics:
             scores = ", ".join(f"{k[5:]} {trained.eval_metrics[k]:.4f}" for k in ("eval_accuracy", "eval_uf1", "eval_uar"))
-            print(f"held-out subjects {sorted(eval_subjects)} (one split, not LOSO): {scores}")
+            lines.append(f"held-out subjects {sorted(eval_subjects)} (one split, not LOSO): {scores}")
+        report(
+            args,
+            {"out": os.path.abspath(args.out), "eval_subjects": sorted(eval_subjects), "eval_metrics": trained.eval_metrics or {}},
+            lines,
+        )
     return 0
 
 
