@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from fmanet_hf import CheckpointError, FMANetForImageClassification, FMANetImageProcessor
+from fmanet_hf.errors import FMANetConfigError
 from tests.helpers.tiny import tiny_config_kwargs, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,10 +231,12 @@ def test_upgrade_version0_folder_reproduces_the_model(tmp_path):
     processor = FMANetImageProcessor(size={"height": 32, "width": 32}, flow_method="dis", mmcof_theta=(0.7, 0.3))
     folder = _version0_folder(tmp_path, model, processor)
     pixels = torch.rand(2, 6, 32, 32)
-    # Loaded as it is, format 0 silently re-initialises the renamed fusion weights: wrong outputs.
-    stale = FMANetForImageClassification.from_pretrained(folder, use_safetensors=True).eval()
-    with torch.no_grad():
-        assert not torch.equal(stale(pixel_values=pixels).logits, model(pixel_values=pixels).logits)
+    # Loaded as it is, format 0's renamed keys would be ignored (and its fusion weights re-initialised):
+    # both files are refused with the upgrade command instead.
+    with pytest.raises(FMANetConfigError, match=r"'attention', 'fusion_theta', 'modulation' are settings of the pre-release format 0.*upgrade_checkpoint.py"):
+        FMANetForImageClassification.from_pretrained(folder, use_safetensors=True)
+    with pytest.raises(FMANetConfigError, match=r"'flow_algorithm', 'output_size', 'theta'.*pre-release format 0.*upgrade_checkpoint.py"):
+        FMANetImageProcessor.from_pretrained(folder)
     report = upgrade.upgrade_folder(folder, tmp_path / "v1")
     assert (report.from_version, report.to_version) == (0, 1)
     assert "model.safetensors: fmanet.fusion.theta -> fmanet.phase_fusion.theta_logits" in report.changes

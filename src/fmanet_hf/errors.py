@@ -11,6 +11,9 @@ image processing), so it imports nothing but the standard library.
 
 from __future__ import annotations
 
+import difflib
+from typing import Iterable
+
 
 class FMANetError(Exception):
     """Base class of every error raised on purpose by fmanet-hf."""
@@ -118,7 +121,23 @@ class ModelChoiceError(CheckpointError):
     """The selected model is not one of the models the demo was started with."""
 
 
+def closest_name(name: str, valid_names: Iterable[str]) -> str | None:
+    """The valid name most like ``name`` (difflib's ratio), for "did you mean" messages; None
+    when there are no valid names."""
+    names = sorted(set(valid_names))
+    matches = difflib.get_close_matches(name, names, n=1, cutoff=0.0)
+    return matches[0] if matches else None
+
+
+def did_you_mean(name: str, valid_names: Iterable[str]) -> str:
+    """`` (did you mean 'hidden_sizes'?)`` for a misspelt ``name``; empty when nothing is valid."""
+    closest = closest_name(name, valid_names)
+    return f" (did you mean {closest!r}?)" if closest else ""
+
+
 __all__ = [
+    "closest_name",
+    "did_you_mean",
     "FMANetError",
     "FMANetConfigError",
     "FMANetInputError",

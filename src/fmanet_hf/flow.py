@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from .errors import FMANetConfigError, OpticalFlowError
+from .errors import FMANetConfigError, OpticalFlowError, did_you_mean
 
 FLOW_METHODS = ("tvl1", "dis", "farneback")
 
@@ -126,7 +126,8 @@ def resolve_flow_params(method: str, params: Mapping[str, Any] | None = None) ->
     for key, value in (params or {}).items():
         if key not in resolved:
             raise FMANetConfigError(
-                f"Unknown parameter {key!r} for flow_method={method!r}; valid names: {sorted(resolved)}."
+                f"Unknown parameter {key!r} for flow_method={method!r}{did_you_mean(key, resolved)}; valid names: "
+                f"{sorted(resolved)}."
             )
         resolved[key] = value
     if method == "dis" and resolved["preset"] not in _DIS_PRESETS:

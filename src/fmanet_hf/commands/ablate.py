@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.ablation import run_ablation
 
     inputs.check_out_from_args(args)
+    model_config = inputs.model_config_from_args(args)  # a misspelt --set fails before any data is read
     accelerator = inputs.training_accelerator(args)
     prepared, _ = inputs.prepare_from_args(args, accelerator)
     names = [n.strip() for n in args.ablations.split(",") if n.strip()] if args.ablations else None
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         schedule=inputs.schedule_from_args(args),
         seed=args.seed,
         seeds=args.seeds,
-        base_config=inputs.model_config_from_args(args) or None,
+        base_config=model_config or None,
         ablations=names,
         progress=show_progress(args),
         accelerator=accelerator,

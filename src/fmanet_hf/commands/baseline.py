@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
         # Checked before the work: the file may replace only an earlier baseline result.
         checked_output_path(args.out, flag="--out", inputs={"--root": args.root})
         check_replaceable_file(args.out, command="baseline", flag="--out")
+    processor = inputs.processor_from_args(args)  # settings are checked before the dataset is read
     dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
-    processor = inputs.processor_from_args(args)
     prepared = prepare_dataset(
         dataset, processor, Path(args.cache_dir) / "prepared", num_proc=args.num_proc, progress=show_progress(args)
     )

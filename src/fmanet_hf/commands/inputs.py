@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import FMANetConfigError
+from ..errors import FMANetConfigError, did_you_mean
 from .common_flags import processor_overrides
 from .output import show_progress
 
@@ -63,8 +63,8 @@ def prepare_from_args(args: argparse.Namespace, accelerator: Any):
     from ..data.prepare import prepare_dataset
     from ..data.registry import load_dataset_by_name
 
+    processor = processor_from_args(args)  # settings are checked before the dataset is read
     dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
-    processor = processor_from_args(args)
     on_face_missing = getattr(args, "on_face_missing", "raise")
     # The main process computes (or finds) the cache; the others then only read it.
     with accelerator.main_process_first():
@@ -98,7 +98,7 @@ def report_skipped_clips(dataset: Any, prepared: Any) -> list[str]:
 def model_config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The model-config dict of ``--config`` (a JSON file, or a folder holding config.json),
     ``--ablation`` and ``--set KEY=VALUE`` (applied in that order)."""
-    from ..configuration_fmanet import ABLATIONS
+    from ..configuration_fmanet import ABLATIONS, FMANET_SETTINGS, transformers_config_keys
 
     values: dict[str, Any] = {}
     if getattr(args, "config", None):
@@ -111,12 +111,23 @@ def model_config_from_args(args: argparse.Namespace) -> dict[str, Any]:
             raise FMANetConfigError(f"--config {args.config}: cannot read a JSON config ({error}).") from None
         if not isinstance(values, dict):
             raise FMANetConfigError(f"--config {args.config} must hold a JSON object of FMANetConfig arguments.")
+        unknown = sorted(set(values) - set(FMANET_SETTINGS) - transformers_config_keys())
+        if unknown:
+            raise FMANetConfigError(
+                f"--config {args.config}: unknown FMANetConfig setting "
+                f"{', '.join(f'{key!r}{did_you_mean(key, FMANET_SETTINGS)}' for key in unknown)}."
+            )
     ablation = getattr(args, "ablation", None)
     if ablation:
         if ablation not in ABLATIONS:
             raise FMANetConfigError(f"--ablation {ablation!r} is unknown; choose from {list(ABLATIONS)}.")
         values.update(ABLATIONS[ablation])
     for key, value in getattr(args, "set", None) or []:
+        if key not in FMANET_SETTINGS:  # the dataset sets the classes; transformers' keys change nothing here
+            raise FMANetConfigError(
+                f"--set {key}=...: {key!r} is not an FMANetConfig setting{did_you_mean(key, FMANET_SETTINGS)}; "
+                "FMANetConfig's docstring lists them."
+            )
         values[key] = value
     return values
 

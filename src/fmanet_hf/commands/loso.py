@@ -28,11 +28,12 @@ def run(args: argparse.Namespace) -> int:
     from ..training.loso_results import format_summary_table
 
     inputs.check_out_from_args(args)
+    model_config = inputs.model_config_from_args(args)  # a misspelt --set fails before any data is read
     accelerator = inputs.training_accelerator(args)
     prepared, processor = inputs.prepare_from_args(args, accelerator)
     results = run_loso(
         prepared,
-        model_config=inputs.model_config_from_args(args),
+        model_config=model_config,
         out_dir=args.out,
         schedule=inputs.schedule_from_args(args),
         seed=args.seed,

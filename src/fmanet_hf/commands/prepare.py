@@ -22,8 +22,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.prepare import cache_path_for, prepare_dataset
     from ..data.registry import load_dataset_by_name
 
+    processor = inputs.processor_from_args(args)  # settings are checked before the dataset is read
     dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
-    processor = inputs.processor_from_args(args)
     cache_dir = Path(args.cache_dir) / "prepared"
     started = time.perf_counter()
     prepared = prepare_dataset(

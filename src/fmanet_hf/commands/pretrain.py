@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.pretraining import pretrain
 
     inputs.check_out_from_args(args)
+    model_config = inputs.model_config_from_args(args)  # a misspelt --set fails before any data is read
     accelerator = inputs.training_accelerator(args)
     prepared, processor = inputs.prepare_from_args(args, accelerator)
     info = pretrain(
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         schedule=inputs.schedule_from_args(args),
         seed=args.seed,
-        model_config=inputs.model_config_from_args(args) or None,
+        model_config=model_config or None,
         processor=processor,
         accelerator=accelerator,
         overwrite=args.overwrite,

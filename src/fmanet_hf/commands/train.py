@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.trainer import train_with_trainer
 
     inputs.check_out_from_args(args)
+    model_config = inputs.model_config_from_args(args)  # a misspelt --set fails before any data is read
     accelerator = inputs.training_accelerator(args)
     prepared, processor = inputs.prepare_from_args(args, accelerator)
     eval_subjects = {s.strip() for s in (args.eval_subjects or "").split(",") if s.strip()}
@@ -28,6 +29,11 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(eval_subjects - subjects)
     if unknown:
         raise FMANetConfigError(f"--eval-subjects {unknown} are not subjects of the dataset; it has {sorted(subjects)}.")
+    if eval_subjects and eval_subjects == subjects:
+        raise FMANetConfigError(
+            f"--eval-subjects holds every subject of the dataset ({len(subjects)}), so none is left to train on; "
+            "hold out fewer (or use `fmanet-hf loso` to score every subject in turn)."
+        )
     if eval_subjects:
         is_eval = [s in eval_subjects for s in prepared.select_columns(["subject"]).with_format(None)["subject"]]
         train_rows = [i for i, flag in enumerate(is_eval) if not flag]
@@ -39,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     trained = train_with_trainer(
         train_set,
         eval_set,
-        model_config=inputs.model_config_from_args(args) or None,
+        model_config=model_config or None,
         output_dir=args.out,
         epochs=resolve_epochs(args.epochs, len(train_set), args.batch_size),
         batch_size=args.batch_size,

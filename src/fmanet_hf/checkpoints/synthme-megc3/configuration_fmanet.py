@@ -5,11 +5,13 @@ Remote-code file: imports only transformers, the standard library and relative m
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 
 from transformers import PreTrainedConfig
 
-from .errors import FMANetConfigError
+from .errors import FMANetConfigError, did_you_mean
 
 PHASE_MODES = ("dual", "onset_apex", "mmcof")
 FUSION_MODES = ("learnable", "fixed")
@@ -46,6 +48,65 @@ BASELINE_CONFIGS = {
         "use_motion_attention": False,
     },
 }
+
+
+#: Keys transformers 4.x wrote into (or read from) every config.json. transformers 5 reads
+#: some of them no more, but a config.json saved by an older transformers still holds them.
+_TRANSFORMERS_4_CONFIG_KEYS = (
+    "_attn_implementation_autoset", "_commit_hash", "_name_or_path", "add_cross_attention", "architectures",
+    "attn_implementation", "auto_map", "bad_words_ids", "begin_suppress_tokens", "bos_token_id",
+    "chunk_size_feed_forward", "cross_attention_hidden_size", "custom_pipelines", "decoder_start_token_id",
+    "diversity_penalty", "do_sample", "dtype", "early_stopping", "encoder_no_repeat_ngram_size", "eos_token_id",
+    "exponential_decay_length_penalty", "finetuning_task", "forced_bos_token_id", "forced_eos_token_id",
+    "gradient_checkpointing", "id2label", "is_decoder", "is_encoder_decoder", "label2id", "length_penalty",
+    "max_length", "min_length", "model_type", "name_or_path", "no_repeat_ngram_size", "num_beam_groups",
+    "num_beams", "num_labels", "num_return_sequences", "output_attentions", "output_hidden_states",
+    "output_scores", "pad_token_id", "prefix", "problem_type", "pruned_heads", "remove_invalid_values",
+    "repetition_penalty", "return_dict", "return_dict_in_generate", "sep_token_id", "suppress_tokens",
+    "task_specific_params", "temperature", "tf_legacy_loss", "tie_encoder_decoder", "tie_word_embeddings",
+    "tokenizer_class", "top_k", "top_p", "torch_dtype", "torchscript", "transformers_version", "typical_p",
+    "use_bfloat16", "use_cache",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def transformers_config_keys() -> frozenset[str]:
+    """Keys of a config.json that belong to transformers, not to FMANet (``auto_map``,
+    ``architectures``, ``id2label``, ``transformers_version``...): allowed in any FMANet config.
+
+    The installed transformers' own fields and serialised keys, plus those of transformers 4.x.
+    """
+    keys = set(_TRANSFORMERS_4_CONFIG_KEYS)
+    keys.update(getattr(PreTrainedConfig, "__dataclass_fields__", {}))
+    keys.update(name for name in inspect.signature(PreTrainedConfig.__init__).parameters if name not in ("self", "kwargs"))
+    keys.update(PreTrainedConfig().to_dict())
+    keys.update(("experts_implementation", "per_layer_config", "_attn_implementation_internal", "_experts_implementation_internal"))
+    try:  # generation settings an old config.json may hold; transformers drops them on load
+        from transformers import GenerationConfig
+
+        keys.update(GenerationConfig._get_default_generation_params())
+    except (ImportError, AttributeError):
+        pass
+    return frozenset(keys)
+
+
+#: config.json keys of the pre-release format 0, renamed since (conversion/upgrade_checkpoint.py).
+FORMAT_0_CONFIG_KEYS = ("fusion_theta", "attention", "modulation")
+
+
+def unknown_settings_message(unknown: list[str]) -> str:
+    """What to say about config keys that are neither FMANet's nor transformers': each with the
+    closest valid setting, or, for keys of the pre-release format 0, the upgrade script."""
+    if set(unknown) & set(FORMAT_0_CONFIG_KEYS):
+        return (
+            f"{', '.join(map(repr, unknown))} are settings of the pre-release format 0 (renamed since); upgrade "
+            "the folder with `python conversion/upgrade_checkpoint.py FOLDER` from the fmanet-hf source tree."
+        )
+    named = ", ".join(f"{key!r}{did_you_mean(key, FMANET_SETTINGS)}" for key in unknown)
+    return (
+        f"unknown setting {named}. FMANetConfig's docstring lists its settings; transformers' own keys "
+        "(model_type, auto_map, id2label, ...) are allowed too."
+    )
 
 
 class FMANetConfig(PreTrainedConfig):
@@ -151,6 +212,10 @@ class FMANetConfig(PreTrainedConfig):
         mmcof_modulation_sharpness: float = 20.0,
         **kwargs,
     ):
+        # A misspelt setting would otherwise become an attribute nobody reads: refuse it.
+        unknown = sorted(set(kwargs) - transformers_config_keys())
+        if unknown:
+            raise FMANetConfigError(f"Invalid FMANetConfig: {unknown_settings_message(unknown)}")
         # Check the label count before PreTrainedConfig builds an id2label dict of that size.
         requested_labels = kwargs.get("num_labels")
         if requested_labels is not None and (
@@ -304,6 +369,11 @@ class FMANetConfig(PreTrainedConfig):
         return cls(**{**kwargs, **ABLATIONS[name]})
 
 
+#: FMANet's own settings: the arguments of `FMANetConfig` (transformers' keys aside).
+FMANET_SETTINGS = tuple(
+    name for name in inspect.signature(FMANetConfig.__init__).parameters if name not in ("self", "kwargs")
+)
+
 FMANetConfig.register_for_auto_class()
 
-__all__ = ["FMANetConfig", "ABLATIONS", "BASELINE_CONFIGS", "MAX_PARAMETERS"]
+__all__ = ["FMANetConfig", "ABLATIONS", "BASELINE_CONFIGS", "FMANET_SETTINGS", "MAX_PARAMETERS", "transformers_config_keys", "unknown_settings_message"]

@@ -21,7 +21,9 @@ Remote-code file: imports transformers, numpy and relative modules only.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +33,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
-from .errors import FMANetConfigError, FrameCountError
+from .errors import FMANetConfigError, FrameCountError, did_you_mean
 from .face import (
     STABILIZATION_MODES,
     detect_face,
@@ -71,6 +73,48 @@ _OUTPUT_SETTINGS = (
     "mmcof_reverse_offset_phase",
     "processor_format_version",
 )
+
+
+#: What a preprocessor_config.json that lacks a setting was written with: the value the
+#: processor used before that setting existed (not today's default), so a folder saved by an
+#: earlier fmanet-hf is processed as it was when saved. Settings not listed here have kept
+#: their default since the first release.
+LEGACY_DEFAULTS = {
+    "flow_margin_fraction": 0.0,  # before the flow margin: flow on the crop itself
+    "normalization_percentile": 100.0,  # before robust normalisation: the plain maximum
+    "intensity_matching": "none",  # before intensity matching
+}
+
+
+#: preprocessor_config.json keys of the pre-release format 0, renamed since (conversion/upgrade_checkpoint.py).
+FORMAT_0_PROCESSOR_KEYS = ("flow_algorithm", "output_size", "theta")
+
+
+@functools.lru_cache(maxsize=1)
+def transformers_processor_keys() -> frozenset[str]:
+    """Keys of a preprocessor_config.json that belong to transformers, not to FMANet
+    (``image_processor_type``, ``auto_map``, ``processor_class``, the generic image-processor
+    arguments such as ``do_resize``): allowed in any FMANet processor config."""
+    keys = {"image_processor_type", "auto_map", "processor_class", "_processor_class", "feature_extractor_type"}
+    keys.update(getattr(getattr(BaseImageProcessor, "valid_kwargs", None), "__annotations__", {}))
+    return frozenset(keys)
+
+
+def _refuse_unknown_settings(names: Iterable[str], where: str) -> None:
+    """`FMANetConfigError` naming each unknown setting and the closest valid one."""
+    unknown = sorted(set(names) - set(PROCESSOR_SETTINGS) - transformers_processor_keys())
+    if set(unknown) & set(FORMAT_0_PROCESSOR_KEYS):
+        raise FMANetConfigError(
+            f"Invalid FMANetImageProcessor setting: {where}{', '.join(map(repr, unknown))}: settings of the pre-release "
+            "format 0 (renamed since); upgrade the folder with `python conversion/upgrade_checkpoint.py FOLDER` "
+            "from the fmanet-hf source tree."
+        )
+    if unknown:
+        named = ", ".join(f"{key!r}{did_you_mean(key, PROCESSOR_SETTINGS)}" for key in unknown)
+        raise FMANetConfigError(
+            f"Invalid FMANetImageProcessor setting: {where}unknown setting {named}. FMANetImageProcessor's "
+            "docstring lists its settings; transformers' own keys (image_processor_type, auto_map, ...) are allowed too."
+        )
 
 
 @dataclass
@@ -197,6 +241,7 @@ class FMANetImageProcessor(BaseImageProcessor):
         processor_format_version: int = PROCESSOR_FORMAT_VERSION,
         **kwargs,
     ):
+        _refuse_unknown_settings(kwargs, "")
         super().__init__(**kwargs)
         self.align_faces = bool(align_faces)
         self.crop_size = None if crop_size is None else crop_size
@@ -221,6 +266,16 @@ class FMANetImageProcessor(BaseImageProcessor):
         self.landmark_model_path = landmark_model_path
         self.processor_format_version = int(processor_format_version)
         self.validate_settings()
+
+    @classmethod
+    def from_dict(cls, image_processor_dict: dict[str, Any], **kwargs):
+        """The processor of a saved preprocessor_config.json (``from_pretrained`` and the Auto
+        class come here). A setting the file lacks takes the value the processor had before that
+        setting existed (`LEGACY_DEFAULTS`), an unknown one is refused with the closest valid name."""
+        _refuse_unknown_settings(image_processor_dict, "preprocessor_config.json has an ")
+        settings = {key: value for key, value in LEGACY_DEFAULTS.items() if key not in image_processor_dict}
+        settings.update(image_processor_dict)
+        return super().from_dict(settings, **kwargs)
 
     # ------------------------------------------------------------------ settings
     def validate_settings(self) -> None:
@@ -470,4 +525,9 @@ class FMANetImageProcessor(BaseImageProcessor):
 
 FMANetImageProcessor.register_for_auto_class("AutoImageProcessor")
 
-__all__ = ["FMANetImageProcessor", "MotionSample", "PROCESSOR_FORMAT_VERSION"]
+#: FMANet's own processor settings: the arguments of `FMANetImageProcessor` (transformers' keys aside).
+PROCESSOR_SETTINGS = tuple(
+    name for name in inspect.signature(FMANetImageProcessor.__init__).parameters if name not in ("self", "kwargs")
+)
+
+__all__ = ["FMANetImageProcessor", "LEGACY_DEFAULTS", "MotionSample", "PROCESSOR_FORMAT_VERSION", "PROCESSOR_SETTINGS"]
