@@ -35,14 +35,14 @@ def test_a_misspelt_set_key_names_the_closest_setting(command, tmp_path, capsys)
 
 
 def test_set_refuses_transformers_keys_it_would_ignore(tmp_path, capsys):
-    err = one_line_cli_error(["loso", "--root", str(tmp_path), "--out", str(tmp_path / "o"), "--set", "id2label={}"], capsys)
+    err = one_line_cli_error(["loso", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "o"), "--set", "id2label={}"], capsys)
     assert "'id2label' is not an FMANetConfig setting" in err
 
 
 def test_an_unknown_key_in_a_config_file_names_the_closest_setting(tmp_path, capsys):
     path = tmp_path / "model.json"
     path.write_text(json.dumps({"hidden_sizes": [8, 16], "num_grups": 4}))
-    err = one_line_cli_error(["loso", "--root", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(path)], capsys)
+    err = one_line_cli_error(["loso", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "o"), "--config", str(path)], capsys)
     assert f"--config {path}: unknown FMANetConfig setting 'num_grups' (did you mean 'num_groups'?)" in err
 
 

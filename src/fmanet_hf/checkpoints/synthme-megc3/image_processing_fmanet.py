@@ -151,6 +151,48 @@ def _is_frame(value: Any) -> bool:
     return not isinstance(value, (list, tuple))
 
 
+# Keywords users bring from other transformers processors (``processor(images=...)``) or
+# guess from the frame names, and the keyword this processor takes instead.
+_FRAME_KEYWORDS_HINT = (
+    "FMANetImageProcessor takes frame triplets, not single images: pass processor(onset, apex, offset) "
+    "for one sample or processor(frames=[(onset, apex, offset), ...]) for a batch"
+)
+_VIDEO_KEYWORDS_HINT = (
+    "FMANetImageProcessor takes the three key frames of a clip, not a video: read them first "
+    "(fmanet_hf.video.read_key_frames) or use the pipeline, pipe('clip.mp4', onset=I, offset=K)"
+)
+_KEYWORD_HINTS = {
+    "images": _FRAME_KEYWORDS_HINT,
+    "image": _FRAME_KEYWORDS_HINT,
+    "pixel_values": _FRAME_KEYWORDS_HINT,
+    "triplet": _FRAME_KEYWORDS_HINT,
+    "triplets": _FRAME_KEYWORDS_HINT,
+    "samples": _FRAME_KEYWORDS_HINT,
+    "frame": _FRAME_KEYWORDS_HINT,
+    "videos": _VIDEO_KEYWORDS_HINT,
+    "video": _VIDEO_KEYWORDS_HINT,
+    "onset_frame": "use onset=... (the onset frame)",
+    "apex_frame": "use apex=... (the apex frame)",
+    "offset_frame": "use offset=... (the offset frame)",
+    "return_tensor": "use return_tensors=... (with an s), e.g. return_tensors='pt'",
+    "tensor_type": "use return_tensors=..., e.g. return_tensors='pt'",
+}
+
+
+def _unknown_keywords_message(kwargs: dict[str, Any]) -> str:
+    """The error for call keywords `preprocess` does not take: a hint per known mistake, else
+    the note that settings are fixed at construction."""
+    hints = [f"{name}=: {_KEYWORD_HINTS[name]}." for name in sorted(kwargs) if name in _KEYWORD_HINTS]
+    others = sorted(name for name in kwargs if name not in _KEYWORD_HINTS)
+    if others:
+        hints.append(
+            f"Unknown argument(s) {others} for FMANetImageProcessor: a call takes onset, apex, offset, frames, "
+            "return_tensors, return_mmcof and num_workers; settings are fixed at construction (create a new processor, "
+            "or use processor.from_dict({**processor.to_dict(), ...}))."
+        )
+    return " ".join(hints)
+
+
 class FMANetImageProcessor(BaseImageProcessor):
     r"""Builds FMANet's dual-phase motion input from (onset, apex, offset) frames.
 
@@ -498,10 +540,7 @@ class FMANetImageProcessor(BaseImageProcessor):
             ``mmcof_values`` (B, 3, H, W).
         """
         if kwargs:
-            raise FMANetConfigError(
-                f"Unknown argument(s) {sorted(kwargs)} for FMANetImageProcessor; settings are fixed at construction "
-                "(create a new processor, or use processor.from_dict({**processor.to_dict(), ...}))."
-            )
+            raise FMANetConfigError(_unknown_keywords_message(kwargs))
         triplets = self._collect_triplets(onset, apex, offset, frames)
         if num_workers > 1 and len(triplets) > 1:
             with ThreadPoolExecutor(max_workers=num_workers) as pool:
