@@ -15,7 +15,7 @@ from fmanet_hf.demo.app import build_demo, launch_blocks  # noqa: E402
 
 MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
 
-demo = build_demo([MODELS_DIR] if os.path.isdir(MODELS_DIR) else None)
+demo = build_demo([MODELS_DIR] if os.path.isdir(MODELS_DIR) else None, device="auto")  # a GPU Space uses its GPU
 
 if __name__ == "__main__":
     # Spaces route traffic to port 7860 on all interfaces.

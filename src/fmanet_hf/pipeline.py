@@ -341,6 +341,10 @@ def micro_expression_pipeline(
 ) -> MicroExpressionRecognitionPipeline:
     """The pipeline, loading safely: ``model`` a folder / repo id / model object, or None for the bundled model.
 
+    ``device``: as transformers pipelines take it (``"cuda"``, ``0``, a `torch.device`...), or
+    ``"auto"`` (CUDA, else MPS, else CPU; `fmanet_hf.devices.resolve_device`); default: the
+    CPU when no CUDA device is available.
+
     Raises `CheckpointError` directly (rather than transformers' generic load error) for
     pickle weights or incomplete folders.
     """
@@ -361,6 +365,10 @@ def micro_expression_pipeline(
                 raise CheckpointError(
                     f"{path} has no readable preprocessor_config.json ({error}); pass image_processor=... explicitly."
                 ) from None
+    if isinstance(device, str) and device.strip().lower() == "auto":
+        from .devices import resolve_device
+
+        device = resolve_device("auto")
     device = device if device is not None else ("cpu" if not torch.cuda.is_available() else None)
     return MicroExpressionRecognitionPipeline(
         model=model, image_processor=image_processor, task=TASK, device=device, **kwargs

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.registry import DATASET_NAMES
+from ..devices import device_argument
 from . import ranges
 
 #: Where prepared inputs (``<cache>/prepared``) and the built-in example clips are kept.
@@ -144,7 +145,13 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, *, out_help: str) ->
         "--set", action="append", type=assignment_argument, metavar="KEY=VALUE",
         help="override one FMANetConfig argument (JSON value), e.g. --set hidden_sizes=[32,64]; repeatable",
     )
-    group.add_argument("--cpu", action="store_true", help="train on CPU even when a GPU is available")
+    add_device_argument(group, help="where to train: auto (default: CUDA, else MPS, else CPU), cpu, cuda or mps")
+    group.add_argument("--cpu", action="store_true", help="the same as --device cpu (kept for older scripts)")
+
+
+def add_device_argument(parser: Any, *, help: str) -> None:
+    """``--device auto|cpu|cuda|mps`` (`fmanet_hf.devices`; ``cuda:N`` too): predict, demo and the training commands."""
+    parser.add_argument("--device", type=device_argument, default="auto", metavar="{auto,cpu,cuda,mps}", help=help)
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,12 +9,14 @@ import argparse
 from typing import Any
 
 from . import ranges
+from .common_flags import add_device_argument
 from .output import report, show_progress
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the demo and serve it until interrupted."""
     from ..demo.app import launch
+    from ..devices import resolve_device
 
     quiet = not show_progress(args)
     demo = launch(
@@ -27,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         max_file_size=args.max_file_size,
         quiet=quiet,
         prevent_thread_lock=quiet,
+        device=resolve_device(args.device),
     )
     if quiet:  # gradio printed nothing: say where it runs, then serve until interrupted
         report(args, {"url": demo.local_url}, f"FMANet demo running on {demo.local_url} (Ctrl+C stops it)")
@@ -53,6 +56,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     demo.add_argument("--no-examples", action="store_true", help="do not render the SynthME examples")
     demo.add_argument("--concurrency", type=ranges.COUNT, default=1, help="processing jobs at once; others wait in the queue")
     demo.add_argument("--max-file-size", type=ranges.FILE_SIZE, default="20mb", help="upload limit per file, e.g. 20mb")
+    add_device_argument(demo, help="where the models run: auto (default: CUDA, else MPS, else CPU), cpu, cuda or mps")
     demo.set_defaults(handler=run)
     return demo
 

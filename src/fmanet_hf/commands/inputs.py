@@ -146,11 +146,34 @@ def check_out_from_args(args: argparse.Namespace) -> Path:
     return checked_output_path(args.out, flag="--out", inputs=inputs)
 
 
+def training_device(args: argparse.Namespace):
+    """The `torch.device` of ``--device`` (``--cpu`` is an alias of ``--device cpu``).
+
+    Raises:
+        FMANetConfigError: ``--cpu`` with another ``--device``.
+        DeviceUnavailableError: the device asked for is not available.
+    """
+    from ..devices import resolve_device
+
+    name = getattr(args, "device", None) or "auto"
+    if getattr(args, "cpu", False):
+        if name not in ("auto", "cpu"):
+            raise FMANetConfigError(f"--cpu asks for the CPU and --device asks for {name}; give one of them.")
+        name = "cpu"
+    return resolve_device(name)
+
+
 def training_accelerator(args: argparse.Namespace):
-    """The `accelerate.Accelerator` of a training command (``--cpu`` forces the CPU)."""
+    """The `accelerate.Accelerator` of a training command on `training_device`. Accelerate
+    takes the GPU or MPS device itself when not told ``cpu``; under ``accelerate launch``
+    each process gets its own GPU."""
     from accelerate import Accelerator
 
-    return Accelerator(cpu=bool(args.cpu))
+    device = training_device(args)
+    accelerator = Accelerator(cpu=device.type == "cpu")
+    if accelerator.device.type != device.type:
+        raise FMANetConfigError(f"--device {device} was asked for but Accelerate chose {accelerator.device}; check the launch configuration.")
+    return accelerator
 
 
-__all__ = ["check_out_from_args", "model_config_from_args", "prepare_from_args", "processor_from_args", "report_skipped_clips", "training_accelerator"]
+__all__ = ["check_out_from_args", "model_config_from_args", "prepare_from_args", "processor_from_args", "report_skipped_clips", "training_accelerator", "training_device"]

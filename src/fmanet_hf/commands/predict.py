@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import FrameCountError, KeyFrameError
 from . import ranges
-from .common_flags import DEFAULT_CACHE
+from .common_flags import DEFAULT_CACHE, add_device_argument
 from .output import report
 
 
@@ -77,10 +77,12 @@ def format_table(rows: list[list[Any]], header: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Classify the samples, print a table (or JSON) and write the figures asked for."""
+    from ..devices import resolve_device
     from ..pipeline import TASK, MicroExpressionRecognitionPipeline
     from ..pretrained import load_model
 
     samples = predict_samples(args)
+    device = resolve_device(args.device)  # before the model loads: an unavailable device fails fast
     model, processor, trained = load_model(args.model)
     if not trained:
         print(
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             "(random weights, seed 0). Its scores mean nothing; they show that the pipeline runs.",
             file=sys.stderr,
         )
-    classify = MicroExpressionRecognitionPipeline(model=model, image_processor=processor, task=TASK, device="cpu")
+    classify = MicroExpressionRecognitionPipeline(model=model, image_processor=processor, task=TASK, device=device)
     started = time.perf_counter()
     outputs = [
         classify(sample["input"], return_motion=True, apex_method=args.apex_method) for sample in samples
@@ -176,6 +178,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     predict.add_argument("--figure", help="write a PNG figure (frames, flows, MM-COF, attention, probabilities)")
     predict.add_argument("--model", help="a saved FMANet folder (default: the bundled model)")
     predict.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where the example clips are kept")
+    add_device_argument(predict, help="where the model runs: auto (default: CUDA, else MPS, else CPU), cpu, cuda or mps")
     predict.set_defaults(handler=run)
     return predict
 

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         class_weighting=args.class_weighting,
         report_to=args.report_to,
         processor=processor,
-        use_cpu=True if args.cpu else None,
+        use_cpu=accelerator.device.type == "cpu",
         progress=show_progress(args),
         init_from=args.init_from,
     )

@@ -188,15 +188,15 @@ def classify_frames(loaded: LoadedModel, frames: Sequence[Any], notes: Iterable[
     import torch
 
     sample = loaded.processor.process_triplet(*frames)
-    pixel_values = torch.from_numpy(sample.pixel_values).unsqueeze(0)
+    pixel_values = torch.from_numpy(sample.pixel_values).unsqueeze(0).to(loaded.model.device, loaded.model.dtype)
     with torch.no_grad():
         outputs = loaded.model(pixel_values=pixel_values)
-    scores = outputs.logits.softmax(-1)[0].tolist()
+    scores = outputs.logits.float().softmax(-1)[0].cpu().tolist()
     id2label = loaded.model.config.id2label
     probabilities = {str(id2label[index]): float(score) for index, score in enumerate(scores)}
 
     scale_px = shared_flow_scale(sample.onset_apex_flow, sample.apex_offset_flow)
-    attention = outputs.attention_map[0, 0].numpy() if outputs.attention_map is not None else None
+    attention = outputs.attention_map[0, 0].float().cpu().numpy() if outputs.attention_map is not None else None
     if attention is not None:
         attention_image, low, high = attention_overlay(attention, sample.aligned_frames[0])
         attention_note = f"attention colours stretched from {low:.2f} (dark) to {high:.2f} (bright) on a 0-1 scale"
@@ -411,6 +411,7 @@ def build_demo(
     examples: bool = True,
     concurrency_limit: int = DEFAULT_CONCURRENCY_LIMIT,
     queue_size: int = DEFAULT_QUEUE_SIZE,
+    device: Any = None,
 ):
     """Build the demo (a `gradio.Blocks`, queue configured; serve it with `launch_blocks`).
 
@@ -420,12 +421,15 @@ def build_demo(
         examples: render and offer the SynthME examples (about 10-20 s on the first launch).
         concurrency_limit: processing jobs at once; the others wait in the queue.
         queue_size: most waiting jobs.
+        device: where the models run (a `torch.device` or a name of `fmanet_hf.devices.resolve_device`;
+            default: the CPU).
 
     Raises:
         DemoDependencyError: gradio is not installed.
+        DeviceUnavailableError: ``device`` is not available.
     """
     gr = _import_gradio()
-    registry = ModelRegistry(discover_models(model_dirs))
+    registry = ModelRegistry(discover_models(model_dirs), device=device)
     default_model = registry.get(DEFAULT_MODEL_KEY)  # loaded now, so the first visitor does not wait
     model_sentence = TRAINED_DEFAULT_SENTENCE if default_model.trained else UNTRAINED_DEFAULT_SENTENCE
     example_clips = prepare_examples(cache_dir) if examples else []
@@ -630,13 +634,17 @@ def launch(
     max_file_size: str | int = DEFAULT_MAX_FILE_SIZE,
     prevent_thread_lock: bool = False,
     quiet: bool = False,
+    device: Any = None,
 ):
-    """Build the demo and serve it on ``host:port`` (blocks unless ``prevent_thread_lock``).
+    """Build the demo and serve it on ``host:port`` (blocks unless ``prevent_thread_lock``);
+    the models run on ``device`` (see `build_demo`).
 
     Returns:
         The running `gradio.Blocks` (``demo.local_url`` is its address; ``demo.close()`` stops it).
     """
-    demo = build_demo(model_dirs, cache_dir=cache_dir, examples=examples, concurrency_limit=concurrency_limit)
+    demo = build_demo(
+        model_dirs, cache_dir=cache_dir, examples=examples, concurrency_limit=concurrency_limit, device=device
+    )
     return launch_blocks(
         demo, host=host, port=port, max_file_size=max_file_size, prevent_thread_lock=prevent_thread_lock, quiet=quiet
     )

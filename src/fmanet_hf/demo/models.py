@@ -136,7 +136,12 @@ def _load_folder(path: Path):
 class ModelRegistry:
     """Lazily loads and keeps the models of a list of `ModelChoice` (thread-safe)."""
 
-    def __init__(self, choices: list[ModelChoice]):
+    def __init__(self, choices: list[ModelChoice], *, device: Any = None):
+        """``device``: where every model is moved when it loads (a `torch.device` or a name of
+        `fmanet_hf.devices.resolve_device`; default the CPU); checked here, before any load."""
+        from ..devices import resolve_device
+
+        self.device = resolve_device(device or "cpu")
         self.choices = list(choices)
         self._by_key = {choice.key: choice for choice in self.choices}
         self._loaded: dict[str, LoadedModel] = {}
@@ -161,7 +166,11 @@ class ModelRegistry:
             )
         with self._lock:  # one load per model even when several visitors pick it at once
             if key not in self._loaded:
-                self._loaded[key] = self._load(choice)
+                loaded = self._load(choice)
+                self._loaded[key] = LoadedModel(
+                    model=loaded.model.to(self.device), processor=loaded.processor, trained=loaded.trained,
+                    description=loaded.description,
+                )
             return self._loaded[key]
 
     @staticmethod
