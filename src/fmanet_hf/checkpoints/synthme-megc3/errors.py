@@ -121,6 +121,10 @@ class ModelChoiceError(CheckpointError):
     """The selected model is not one of the models the demo was started with."""
 
 
+class DeviceUnavailableError(FMANetError, RuntimeError):
+    """The device asked for (``--device cuda``, ``device="mps"``) is not available in this process."""
+
+
 def closest_name(name: str, valid_names: Iterable[str]) -> str | None:
     """The valid name most like ``name`` (difflib's ratio), for "did you mean" messages; None
     when there are no valid names."""
@@ -164,4 +168,5 @@ __all__ = [
     "VideoTooShortError",
     "VideoTooLongError",
     "ModelChoiceError",
+    "DeviceUnavailableError",
 ]
