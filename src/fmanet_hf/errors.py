@@ -85,6 +85,10 @@ class OutputPathError(FMANetError, ValueError):
     """An output path is empty, overlaps an input, or ``--overwrite`` would remove files fmanet-hf did not write."""
 
 
+class TrainingDivergedError(FMANetError, FloatingPointError):
+    """A model's training loss, or its predicted probabilities, became NaN or infinite."""
+
+
 class LeakageError(FMANetError, RuntimeError):
     """A held-out subject's sample reached the optimiser (a bug; never expected)."""
 
@@ -139,6 +143,22 @@ def did_you_mean(name: str, valid_names: Iterable[str]) -> str:
     return f" (did you mean {closest!r}?)" if closest else ""
 
 
+class FMANetWarning(UserWarning):
+    """Base class of the warnings fmanet-hf gives about input it accepted but could not judge unambiguously.
+
+    The pipeline collects them into each result's ``warnings`` and the CLI prints each as one
+    ``warning:`` line on stderr."""
+
+
+class AmbiguousInputWarning(FMANetWarning):
+    """An input was read under an assumption (a value scale, the first frame of an animation)
+    or looks unlike a micro-expression sample (identical frames, another person's apex)."""
+
+
+class StabilizationWarning(FMANetWarning):
+    """Head-motion stabilisation failed numerically; the frame was used without it."""
+
+
 __all__ = [
     "closest_name",
     "did_you_mean",
@@ -159,6 +179,7 @@ __all__ = [
     "CacheError",
     "RunDirectoryError",
     "OutputPathError",
+    "TrainingDivergedError",
     "LeakageError",
     "ModelCardError",
     "HubUploadError",
@@ -169,4 +190,7 @@ __all__ = [
     "VideoTooLongError",
     "ModelChoiceError",
     "DeviceUnavailableError",
+    "FMANetWarning",
+    "AmbiguousInputWarning",
+    "StabilizationWarning",
 ]

@@ -19,12 +19,13 @@ import functools
 import importlib.util
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .errors import FaceNotFoundError, LandmarkModelError
+from .errors import FaceNotFoundError, LandmarkModelError, StabilizationWarning
 
 logger = logging.getLogger(__name__)
 
@@ -263,8 +264,9 @@ def stabilize_to_reference(
         mask: (h, w) uint8 pixels to fit on (see `rigid_region_mask`); default: the interior.
 
     Returns:
-        (2, 3) source->crop matrix for ``moving_frame``. If ECC fails to converge, the
-        input transform is returned unchanged and a warning is logged.
+        (2, 3) source->crop matrix for ``moving_frame``. If ECC fails (no convergence, a
+        non-finite or singular estimate), the input transform is returned unchanged with a
+        `StabilizationWarning`.
     """
     if mode == "none":
         return source_to_crop
@@ -280,14 +282,31 @@ def stabilize_to_reference(
             reference_crop.astype(np.float32), moving_crop, warp, motion, criteria, mask, 5
         )
     except cv2.error as error:
-        logger.warning("Head-motion stabilisation did not converge (%s); using the onset transform.", str(error).strip()[:120])
-        return source_to_crop
+        # OpenCV's text starts with its source path: keep only what it says.
+        reason = str(error).strip().splitlines()[-1].split("error: ")[-1].strip(" ()")[:120]
+        return _stabilization_failed(f"ECC did not converge ({reason})", source_to_crop)
     if not np.isfinite(warp).all():
-        return source_to_crop
+        return _stabilization_failed("ECC returned a non-finite motion estimate", source_to_crop)
     # ECC gives W with moving_crop(W x) ~ reference(x); moving_crop(y) = moving(T^-1 y).
     # So aligned(x) = moving(T^-1 W x): the source->crop map is W^-1 T.
-    refined = np.linalg.inv(_to_3x3(warp.astype(np.float64))) @ _to_3x3(source_to_crop)
+    try:
+        refined = np.linalg.inv(_to_3x3(warp.astype(np.float64))) @ _to_3x3(source_to_crop)
+    except np.linalg.LinAlgError:
+        return _stabilization_failed("ECC returned a singular motion estimate", source_to_crop)
     return refined[:2]
+
+
+def _stabilization_failed(reason: str, source_to_crop: np.ndarray) -> np.ndarray:
+    """Warn (a `StabilizationWarning`, which the pipeline puts in the result's ``warnings``)
+    and return the onset transform: the frame is used without head-motion removal, so any
+    head motion stays in its flow."""
+    warnings.warn(
+        f"Head-motion stabilisation failed: {reason}. That frame is aligned with the onset's transform only, so head "
+        "motion between the frames remains in the optical flow (stabilization='none' skips this step).",
+        StabilizationWarning,
+        stacklevel=3,
+    )
+    return source_to_crop
 
 
 def transform_points(points: np.ndarray, source_to_crop: np.ndarray) -> np.ndarray:

@@ -3,6 +3,11 @@
 Accepted inputs: a path (str / ``os.PathLike``), a ``PIL.Image.Image`` (any mode, EXIF
 orientation honoured), or a numpy array of shape (H, W), (H, W, 1), (H, W, 3) RGB or
 (H, W, 4) RGBA, with dtype uint8 ([0, 255]), uint16 ([0, 65535]), bool, or float ([0, 1]).
+Ambiguous input is read under a stated assumption with an `AmbiguousInputWarning`: another
+integer dtype with values in [0, 255] is read as 8-bit; an animated image gives its first
+frame; identical frames in a triplet are flagged. A uint16 array whose values all lie in
+[0, 255] is refused (8-bit data, or an almost black 16-bit image: the two readings differ
+256-fold).
 Output: ``np.float32`` array (H, W) of grey levels in [0, 255] (ITU-R 601 luma), the
 intensity scale the TV-L1 defaults are tuned for.
 
@@ -13,11 +18,12 @@ Pillow only.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import FrameCountError, FrameSizeMismatchError, ImageLoadError, InvalidFrameError
+from .errors import AmbiguousInputWarning, FrameCountError, FrameSizeMismatchError, ImageLoadError, InvalidFrameError
 
 PHASE_FRAME_NAMES = ("onset", "apex", "offset")
 
@@ -33,6 +39,17 @@ def _describe(frame: Any) -> str:
     if isinstance(frame, (str, os.PathLike)):
         return f"file {os.fspath(frame)!r}"
     return f"object of type {type(frame).__name__}"
+
+
+def _warn_if_animated(image: Any, described: str) -> None:
+    frames = int(getattr(image, "n_frames", 1) or 1)
+    if frames > 1:
+        warnings.warn(
+            f"{described} is an animated image with {frames} frames; only its first frame was read. For a clip, pass "
+            "a video with key-frame indices, or the onset, apex and offset frames as separate images.",
+            AmbiguousInputWarning,
+            stacklevel=4,
+        )
 
 
 def _pil_to_array(image: Any) -> np.ndarray:
@@ -68,6 +85,7 @@ def _read_path(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
+            _warn_if_animated(image, f"Frame file {path!r}")
             return _pil_to_array(image)
     except Image.DecompressionBombError as error:
         # Raised from the header alone, before any pixel is decoded.
@@ -103,6 +121,7 @@ def to_gray_float(frame: Any, name: str = "frame") -> np.ndarray:
     if isinstance(frame, (str, os.PathLike)):
         array = _read_path(frame)
     elif is_pil:
+        _warn_if_animated(frame, f"The {name} frame (a PIL image)")
         array = _pil_to_array(frame)
     elif isinstance(frame, np.ndarray):
         array = frame
@@ -127,6 +146,13 @@ def to_gray_float(frame: Any, name: str = "frame") -> np.ndarray:
     elif array.dtype == np.uint8:
         array = array.astype(np.float32)
     elif array.dtype == np.uint16:
+        if 0 < array.max() <= 255:
+            # 8-bit data in a 16-bit array, or a 16-bit image darker than 0.4 % of full scale?
+            raise InvalidFrameError(
+                f"The {name} frame is a uint16 array whose values all lie in [0, {array.max()}]: read on the 16-bit "
+                "scale (0-65535) it would be almost black. If it holds 8-bit data, pass frame.astype(np.uint8); if it is "
+                "a dark 16-bit image, scale it to [0, 1] floats (frame / 65535) and check it shows a face."
+            )
         array = array.astype(np.float32) * (255.0 / 65535.0)
     elif np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float32)
@@ -146,6 +172,12 @@ def to_gray_float(frame: Any, name: str = "frame") -> np.ndarray:
                 f"The {name} frame is an integer array with values in [{array.min()}, {array.max()}]; "
                 "pass uint8 ([0, 255]) or uint16 ([0, 65535]) data."
             )
+        warnings.warn(
+            f"The {name} frame is a {array.dtype} array with values in [{array.min()}, {array.max()}]; it was read as "
+            "8-bit grey levels (0-255). Pass uint8 to say so, or uint16 for 16-bit data.",
+            AmbiguousInputWarning,
+            stacklevel=3,
+        )
         array = array.astype(np.float32)
     else:
         raise InvalidFrameError(f"The {name} frame has unsupported dtype {array.dtype}; use uint8, uint16 or float.")
@@ -195,7 +227,32 @@ def load_triplet(frames: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndar
             f"The three frames of a sample must have the same size, got {listed} (height x width). "
             "Crop or resize them identically before calling the processor."
         )
+    warn_about_identical_frames(grey)
     return grey  # type: ignore[return-value]
+
+
+def warn_about_identical_frames(grey: Sequence[np.ndarray]) -> None:
+    """An `AmbiguousInputWarning` when two or all three frames of a triplet are the same image.
+
+    Identical frames carry no motion, so the flow of that phase is zero (all three: the
+    classifier sees no motion at all and its answer says nothing about the face).
+    """
+    onset, apex, offset = grey
+    same = [
+        names
+        for names, first, second in (("onset and apex", onset, apex), ("apex and offset", apex, offset), ("onset and offset", onset, offset))
+        if np.array_equal(first, second)
+    ]
+    if len(same) == 3:
+        message = (
+            "The onset, apex and offset frames are identical: there is no motion to classify, so the prediction says "
+            "nothing about the face. Check the key frames (or the file names)."
+        )
+    elif same and same[0] != "onset and offset":
+        message = f"The {same[0]} frames are identical: that phase has no motion. Check the key frames."
+    else:
+        return
+    warnings.warn(message, AmbiguousInputWarning, stacklevel=3)
 
 
 INTENSITY_MATCHING_MODES = ("none", "mean_std")

@@ -13,8 +13,9 @@
     classify([sample_1, sample_2])                               # several samples -> list of results
 
 Each result is a list of ``{"label", "score"}`` (highest first; ``top_k`` of them, all
-classes by default). With ``return_attention=True`` (or ``return_motion=True``) a result is
-a dict instead: ``{"predictions": [...], "attention_map": (h, w) float32 in [0, 1] over
+classes by default), a `Predictions` whose ``.warnings`` lists what was ambiguous about the
+input (``[]`` normally; each is also issued as an `FMANetWarning`). With ``return_attention=True`` (or ``return_motion=True``) a result is
+a dict instead: ``{"predictions": [...], "warnings": [...], "attention_map": (h, w) float32 in [0, 1] over
 the aligned onset crop, "phase_fusion_weights": (phases,), "key_frames": {...} (video /
 clip input)}`` and, with ``return_motion``, ``"motion"``: the processor's `MotionSample`
 (aligned frames, both flows in crop pixels, MM-COF, landmarks) for figures.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForImageClassification, Pipeline
 
-from .errors import CheckpointError, FMANetConfigError, FrameCountError, KeyFrameError
+from .errors import CheckpointError, FMANetConfigError, FMANetWarning, FrameCountError, KeyFrameError
 from .video import APEX_METHODS, DEFAULT_MAX_CLIP_FRAMES, DEFAULT_MAX_FRAMES, estimate_apex, looks_like_video, read_key_frames
 
 logger = logging.getLogger(__name__)
@@ -244,6 +246,23 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         max_frames: int = DEFAULT_MAX_FRAMES,
         max_clip_frames: int = DEFAULT_MAX_CLIP_FRAMES,
     ) -> dict[str, Any]:
+        # What the input raised as FMANetWarning (an assumed scale, identical frames, a failed
+        # stabilisation...) travels with the sample into its result's `warnings`.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FMANetWarning)
+            model_inputs = self._preprocess_sample(sample, apex_method, max_frames, max_clip_frames)
+        notes: list[str] = []
+        for record in caught:
+            if issubclass(record.category, FMANetWarning):
+                if str(record.message) not in notes:
+                    notes.append(str(record.message))
+                    warnings.warn(str(record.message), record.category, stacklevel=2)
+            else:
+                warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+        model_inputs["warnings"] = notes
+        return model_inputs
+
+    def _preprocess_sample(self, sample: dict[str, Any], apex_method: str, max_frames: int, max_clip_frames: int) -> dict[str, Any]:
         key_frames = None
         if "video" in sample:
             read = read_key_frames(
@@ -286,6 +305,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
             "phase_fusion_weights": outputs.phase_fusion_weights,
             "motion": model_inputs["motion"],
             "key_frames": model_inputs["key_frames"],
+            "warnings": model_inputs.get("warnings", []),
         }
 
     def postprocess(
@@ -295,12 +315,14 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         id2label = self.model.config.id2label
         order = np.argsort(-probabilities, kind="stable")
         count = len(order) if top_k is None else min(int(top_k), len(order))
-        predictions = [{"label": id2label[int(i)], "score": float(probabilities[i])} for i in order[:count]]
+        notes = list(model_outputs.get("warnings", []))
+        predictions = Predictions(({"label": id2label[int(i)], "score": float(probabilities[i])} for i in order[:count]), notes)
         if not (return_attention or return_motion):
             return predictions
         attention = model_outputs["attention_map"]
         result: dict[str, Any] = {
             "predictions": predictions,
+            "warnings": notes,
             "attention_map": None if attention is None else attention[0, 0].float().cpu().numpy(),
             # Each phase's share, averaged over feature channels (a global fusion has one column).
             "phase_fusion_weights": model_outputs["phase_fusion_weights"].float().mean(dim=1).cpu().numpy(),
@@ -311,6 +333,17 @@ class MicroExpressionRecognitionPipeline(Pipeline):
             result["motion"] = model_outputs["motion"]
             result["probabilities"] = {id2label[i]: float(p) for i, p in enumerate(probabilities)}
         return result
+
+
+class Predictions(list):
+    """One sample's ``[{"label", "score"}, ...]`` (a plain list to compare, index and
+    serialise), plus ``.warnings``: the messages of the `FMANetWarning` its input raised
+    (an assumed value scale, an animated image's first frame, identical frames, a different
+    person's apex, a failed stabilisation), empty when the input raised none."""
+
+    def __init__(self, items: Any = (), warnings: list[str] | None = None):
+        super().__init__(items)
+        self.warnings: list[str] = list(warnings or [])
 
 
 def register_pipeline() -> None:
@@ -378,6 +411,7 @@ def micro_expression_pipeline(
 __all__ = [
     "TASK",
     "MicroExpressionRecognitionPipeline",
+    "Predictions",
     "SafetensorsAutoModelForImageClassification",
     "micro_expression_pipeline",
     "register_pipeline",

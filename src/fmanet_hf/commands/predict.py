@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ def format_table(rows: list[list[Any]], header: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Classify the samples, print a table (or JSON) and write the figures asked for."""
     from ..devices import resolve_device
+    from ..errors import FMANetWarning
     from ..pipeline import TASK, MicroExpressionRecognitionPipeline
     from ..pretrained import load_model
 
@@ -92,9 +94,15 @@ def run(args: argparse.Namespace) -> int:
         )
     classify = MicroExpressionRecognitionPipeline(model=model, image_processor=processor, task=TASK, device=device)
     started = time.perf_counter()
-    outputs = [
-        classify(sample["input"], return_motion=True, apex_method=args.apex_method) for sample in samples
-    ]
+    with warnings.catch_warnings():
+        # Each result carries its input's FMANetWarnings; printed below as one line each.
+        warnings.simplefilter("ignore", FMANetWarning)
+        outputs = [
+            classify(sample["input"], return_motion=True, apex_method=args.apex_method) for sample in samples
+        ]
+    for sample, output in zip(samples, outputs):
+        for note in output["warnings"]:
+            print(f"warning: {sample['name']}: {note}", file=sys.stderr)
     elapsed = time.perf_counter() - started
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     results = []
@@ -106,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             "score": ranked[0]["score"],
             "top_k": ranked,
             "scores": output["probabilities"],
+            "warnings": output["warnings"],
         }
         if sample["true"] is not None:
             result["true"] = sample["true"]

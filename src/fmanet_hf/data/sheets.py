@@ -246,6 +246,49 @@ def _looks_like_frame_folder(entries: Sequence[os.DirEntry]) -> bool:
     return images > 0 and images * 2 >= len(entries)
 
 
+def _cell_text(value: Any) -> str:
+    """A cell as text that reads the same from .xlsx (numbers) and .csv (strings)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value != value:  # NaN: an empty cell
+            return ""
+        if value.is_integer():
+            return str(int(value))
+    text = str(value).strip()
+    try:  # "46.0" in a CSV and 46 in the workbook are the same frame number
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() and "e" not in text.lower() else text
+
+
+def _table_cells(path: Path) -> list[list[str]]:
+    rows = [[_cell_text(v) for v in row] for row in _read_raw_table(path).itertuples(index=False)]
+    rows = [row[: max((i + 1 for i, cell in enumerate(row) if cell), default=0)] for row in rows]
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
+def _check_sheets_agree(chosen: Path, other: Path, dataset_name: str) -> None:
+    """Refuse two sheets side by side (``.xlsx`` and ``.csv``) whose tables differ: which one is
+    the annotation would otherwise be decided by the file-name pattern order, silently."""
+    chosen_cells, other_cells = _table_cells(chosen), _table_cells(other)
+    if chosen_cells == other_cells:
+        logger.info("%s: read %s (%s beside it holds the same table).", dataset_name, chosen.name, other.name)
+        return
+    for row_index in range(max(len(chosen_cells), len(other_cells))):
+        first = chosen_cells[row_index] if row_index < len(chosen_cells) else []
+        second = other_cells[row_index] if row_index < len(other_cells) else []
+        if first != second:
+            break
+    raise DatasetError(
+        f"{dataset_name}: two annotation sheets disagree: {chosen.name} (which would be read) and {other.name} differ "
+        f"from sheet row {row_index + 1} on ({first[:6]} vs {second[:6]}). Delete or rename the one that is out of date."
+    )
+
+
 def find_sheet(
     root: str | os.PathLike,
     patterns: Sequence[str],
@@ -268,9 +311,13 @@ def find_sheet(
         patterns: file-name patterns in order of preference, e.g. ``["CASME2-coding-*.xlsx"]``.
         dataset_name: for messages.
 
+    When sheets of another format match too at the same level (``X.xlsx`` beside
+    ``X.csv``), both are read: if their tables agree the preferred one is used (logged),
+    otherwise the dataset is refused, since which sheet is the annotation is unclear.
+
     Raises:
-        DatasetError: no sheet found, or several files match the same pattern at the
-            same level (pass ``sheet=`` to choose).
+        DatasetError: no sheet found, several files match the same pattern at the
+            same level (pass ``sheet=`` to choose), or sheets of two formats disagree.
     """
     root = Path(root)
     level = [root]
@@ -298,6 +345,13 @@ def find_sheet(
         for pattern in patterns:
             matches = [f for f in files if fnmatch.fnmatch(f.name.lower(), pattern.lower())]
             if len(matches) == 1:
+                others = [
+                    f for f in files
+                    if f != matches[0] and f.suffix.lower() != matches[0].suffix.lower()
+                    and any(fnmatch.fnmatch(f.name.lower(), other.lower()) for other in patterns)
+                ]
+                for other in others:
+                    _check_sheets_agree(matches[0], other, dataset_name)
                 return matches[0]
             if len(matches) > 1:
                 listed = ", ".join(str(m) for m in matches)

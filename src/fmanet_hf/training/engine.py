@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import FMANetConfigError, FMANetError, LeakageError
+from ..errors import FMANetConfigError, FMANetError, LeakageError, TrainingDivergedError
 from .collate import PreparedTensors
 from .run_folder import RESULTS_FORMAT_VERSION
 from .augmentation import FlowAugmentation, transform_motion_channels
@@ -296,6 +296,15 @@ def train_model(
             log.steps += 1
         epoch_loss = float(loss_sum / weight_sum) if weight_sum > 0 else float("nan")
         log.epoch_losses.append(epoch_loss)
+        if weight_sum > 0 and not math.isfinite(epoch_loss):
+            # The weights are NaN from here on; every prediction would be argmax(NaN) = class 0.
+            # (The loss is reduced over processes, so every process stops here together.)
+            epochs.close()
+            raise TrainingDivergedError(
+                f"Training {describe_training(fold_name)} diverged: its loss was {epoch_loss} in epoch {epoch} of "
+                f"{schedule.epochs}. The run stops so that no NaN prediction is scored. Lower the learning rate "
+                f"(--lr, now {schedule.learning_rate:g}), or check the prepared inputs for NaN or huge values."
+            )
         epochs.set_postfix(loss=f"{epoch_loss:.4f}")
         if on_epoch_end is not None:
             on_epoch_end(epoch, accelerator.unwrap_model(trained) if data_parallel else trained)
@@ -307,6 +316,24 @@ def train_model(
         _release_from_accelerator(accelerator, trained, optimizer)
     log.seconds = time.perf_counter() - started
     return unwrapped, log
+
+
+def describe_training(fold_name: str) -> str:
+    """How messages name what ``train_model`` trained: ``fold 's3' (test subject s3)``, ``the final model``..."""
+    named = {"final_model": "the final model (all subjects)", "pretrain": "the pretraining model", "": "the model"}
+    return named.get(fold_name, f"fold {fold_name!r} (test subject {fold_name})")
+
+
+def check_finite_probabilities(probabilities: np.ndarray, fold_name: str) -> np.ndarray:
+    """``probabilities`` (N, C) if all finite, else `TrainingDivergedError` (NaN's argmax is class 0)."""
+    bad = ~np.isfinite(np.asarray(probabilities, dtype=np.float64)).all(axis=-1)
+    if bad.any():
+        raise TrainingDivergedError(
+            f"The model of {describe_training(fold_name)} predicts NaN or infinite probabilities for "
+            f"{int(bad.sum())} of {len(bad)} test samples; they are not pooled. Its training diverged or its inputs "
+            "hold NaN: lower the learning rate (--lr), or rebuild the prepared inputs."
+        )
+    return probabilities
 
 
 @torch.no_grad()
@@ -521,7 +548,9 @@ def run_fold(
             progress=progress,
         )
     observer.on_predict(subject, schedule.epochs, test_ids, "final")
-    final_probabilities = predict_probabilities(model, test_pixels, batch_size=eval_batch_size, device=accelerator.device)
+    final_probabilities = check_finite_probabilities(
+        predict_probabilities(model, test_pixels, batch_size=eval_batch_size, device=accelerator.device), subject
+    )
 
     leaky = None
     if record_leaky_best_epoch:
@@ -558,6 +587,8 @@ __all__ = [
     "TrainingObserver",
     "class_weights_for",
     "deterministic_torch",
+    "check_finite_probabilities",
+    "describe_training",
     "predict_probabilities",
     "run_fold",
     "seeded_torch",

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from ..atomic import atomic_write_json, atomic_write_text
 from ..errors import RunDirectoryError
 from .run_folder import CONFUSION_MATRIX_NAME, PREDICTIONS_NAME, RESULTS_FORMAT_VERSION, RESULTS_NAME
@@ -40,7 +42,12 @@ def write_loso_results(
     """
     from .metrics import plot_confusion_matrix, pooled_loso_metrics
 
+    from .engine import check_finite_probabilities
+
     num_classes = len(class_names)
+    for r in records:
+        # A fold record read back from disk (a resumed run) is checked too: NaN is never pooled.
+        check_finite_probabilities(np.asarray(r["test"]["probabilities"], dtype=np.float64), r["subject"])
     folds = [
         {"subject": r["subject"], "y_true": r["test"]["y_true"], "y_pred": r["test"]["y_pred"], "dataset": r["test"]["datasets"]}
         for r in records

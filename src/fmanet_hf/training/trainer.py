@@ -37,6 +37,7 @@ protocol (leave-one-subject-out, pooled) use `fmanet_hf.training.loso.run_loso`.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
 from ..atomic import FILE_MODE
-from ..errors import FMANetConfigError
+from ..errors import FMANetConfigError, TrainingDivergedError
 from ..output_paths import checked_output_path, ensure_output_folder
 from .collate import FMANetDataCollator, class_names_of
 from .engine import class_weights_for
@@ -230,6 +231,15 @@ def train_with_trainer(
         class_weights=weights,
     )
     train_output = trainer.train()
+    # Trainer's logged loss skips NaN steps (logging_nan_inf_filter), so check the weights:
+    # saved, a NaN model would predict argmax(NaN) = the first class for every input.
+    weights_finite = all(bool(torch.isfinite(p).all()) for p in trainer.model.parameters())
+    if not (weights_finite and math.isfinite(float(train_output.training_loss))):
+        raise TrainingDivergedError(
+            f"Training diverged: the weights became NaN or infinite (mean logged loss {train_output.training_loss:.4g}), "
+            f"so nothing was saved to {output_dir}. Lower the learning rate (--lr, now {learning_rate:g}), or "
+            "check the prepared inputs for NaN or huge values."
+        )
     eval_metrics = dict(trainer.evaluate()) if eval_dataset is not None else {}
     if save_model:
         trainer.save_model(str(output_dir))
