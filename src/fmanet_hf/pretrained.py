@@ -106,18 +106,56 @@ def load_pretrained_model(
     Raises:
         CheckpointError: pickle weights, a missing folder/config, or no safetensors on the Hub.
     """
-    check_safe_checkpoint(path, subfolder)
+    local_folder = check_safe_checkpoint(path, subfolder)
     kwargs["use_safetensors"] = True
     if subfolder:
         kwargs["subfolder"] = subfolder
     try:
         return FMANetForImageClassification.from_pretrained(os.fspath(path), **kwargs)
     except OSError as error:
+        detail = " ".join(str(error).split())  # one line
+        if local_folder is None and _is_network_failure(error):
+            raise CheckpointError(hub_unreachable_message(os.fspath(path))) from None
+        hint = CONVERSION_HINT if local_folder is not None or "safetensors" in detail else (
+            "Check the repo id (and, for a private repo, your login: `hf auth login`)."
+        )
         raise CheckpointError(
-            f"Could not load an FMANet from {os.fspath(path)!r} ({error}). Only safetensors weights are loaded; "
-            f"for a local folder check the path, for a Hub repo check the id and your network/HF_HUB_OFFLINE. "
-            f"{CONVERSION_HINT}"
+            f"Could not load an FMANet from {os.fspath(path)!r} ({detail}). Only safetensors weights are loaded. {hint}"
         ) from None
+
+
+#: Exceptions (by class name, anywhere in the chain) meaning the Hub could not be reached.
+_NETWORK_ERRORS = {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError", "ConnectError", "ConnectTimeout", "Timeout"}
+
+
+def _is_network_failure(error: BaseException) -> bool:
+    """Whether ``error`` (a from_pretrained failure) comes from an unreachable Hub or offline mode."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if any(cls.__name__ in _NETWORK_ERRORS for cls in type(seen).__mro__):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "couldn't connect" in str(error) or "offline mode" in str(error).lower()
+
+
+def hub_unreachable_message(repo_id: str) -> str:
+    """The one-line error for a Hub repo id that cannot be fetched: offline mode or no network."""
+    from huggingface_hub import constants
+
+    fetch_elsewhere = (
+        f"or download it where there is a network (`hf download {repo_id} --local-dir DIR`) and pass that folder."
+    )
+    if constants.HF_HUB_OFFLINE:
+        return (
+            f"{repo_id!r} is not a local folder, so it was read as a Hugging Face Hub repo id; it is not in the local "
+            f"Hub cache and HF_HUB_OFFLINE=1 forbids downloading it. Unset HF_HUB_OFFLINE on a machine with a network, "
+            + fetch_elsewhere
+        )
+    return (
+        f"{repo_id!r} is not a local folder, so it was read as a Hugging Face Hub repo id; {constants.ENDPOINT} could "
+        f"not be reached (no network connection?) and it is not in the local Hub cache. Check the connection, "
+        + fetch_elsewhere
+    )
 
 
 def untrained_model(config: FMANetConfig | None = None) -> FMANetForImageClassification:
@@ -177,5 +215,6 @@ __all__ = [
     "load_default_model",
     "load_model",
     "load_pretrained_model",
+    "hub_unreachable_message",
     "untrained_model",
 ]

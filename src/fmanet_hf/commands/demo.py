@@ -50,7 +50,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--model",
         action="append",
         metavar="DIR",
-        help="a folder holding exported FMANet models (config.json with model_type fmanet); repeatable",
+        help="a local folder holding exported FMANet models (config.json with model_type fmanet); repeatable. "
+        "Hub ids are not fetched here: `hf download user/name --local-dir DIR`, then --model DIR",
     )
     demo.add_argument("--cache-dir", default=None, help="where the SynthME examples are rendered (default: $FMANET_CACHE or ~/.cache/fmanet-hf)")
     demo.add_argument("--no-examples", action="store_true", help="do not render the SynthME examples")

@@ -185,7 +185,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     predict.add_argument("--top-k", type=ranges.COUNT, help="show only the k most probable classes")
     predict.add_argument("--figure", help="write a PNG figure (frames, flows, MM-COF, attention, probabilities)")
-    predict.add_argument("--model", help="a saved FMANet folder (default: the bundled model)")
+    predict.add_argument(
+        "--model", metavar="FOLDER_OR_HUB_ID",
+        help="a saved FMANet folder, or a Hugging Face Hub repo id (user/name; downloaded once, then cached; "
+        "offline: only if already cached). Default: the bundled model",
+    )
     predict.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where the example clips are kept")
     add_device_argument(predict, help="where the model runs: auto (default: CUDA, else MPS, else CPU), cpu, cuda or mps")
     predict.set_defaults(handler=run)
