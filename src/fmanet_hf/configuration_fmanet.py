@@ -109,6 +109,42 @@ def unknown_settings_message(unknown: list[str]) -> str:
     )
 
 
+def check_class_labels(id2label, label2id) -> None:
+    """Refuse class labels a classifier cannot use: ``id2label`` keys that are not the ids
+    0..N-1 (as ints or digit strings, JSON turns them into strings), names that are empty or
+    repeat, and a ``label2id`` that disagrees with ``id2label``. Either may be None."""
+
+    def fail(message: str) -> None:
+        raise FMANetConfigError(f"Invalid FMANetConfig: {message}")
+
+    if id2label is not None:
+        if not isinstance(id2label, dict) or not id2label:
+            fail(f"id2label must map the class ids 0..N-1 to label names (at least 1 of the labels), got {id2label!r}.")
+        try:
+            ids = sorted(int(key) for key in id2label if not isinstance(key, bool) and str(key).strip().lstrip("-").isdigit())
+        except ValueError:
+            ids = []
+        if len(ids) != len(id2label) or ids != list(range(len(id2label))):
+            fail(
+                f"id2label keys must be the class ids 0..{len(id2label) - 1}, one each (the classifier's output "
+                f"index), got {sorted(map(str, id2label))}."
+            )
+        names = [str(name) for name in id2label.values()]
+        if not all(isinstance(name, str) and name.strip() for name in id2label.values()):
+            fail(f"id2label names must be non-empty strings, got {list(id2label.values())}.")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            fail(f"id2label names each class once; {repeated} name several classes, so predictions could not be told apart.")
+        if label2id is not None:
+            expected = {str(name): int(key) for key, name in id2label.items()}
+            try:
+                given = {str(name): int(value) for name, value in label2id.items()}
+            except (AttributeError, TypeError, ValueError):
+                given = None
+            if given != expected:
+                fail(f"label2id {label2id!r} does not invert id2label {dict(id2label)!r}; give one that does, or none.")
+
+
 class FMANetConfig(PreTrainedConfig):
     r"""Configuration of an FMANet model (our reconstruction of arXiv 2510.07810).
 
@@ -224,6 +260,7 @@ class FMANetConfig(PreTrainedConfig):
             raise FMANetConfigError(
                 f"Invalid FMANetConfig: num_labels must be an integer in [1, {MAX_LABELS}], got {requested_labels!r}."
             )
+        check_class_labels(kwargs.get("id2label"), kwargs.get("label2id"))
         if "id2label" not in kwargs and "label2id" not in kwargs and "num_labels" not in kwargs:
             kwargs["id2label"] = {0: "negative", 1: "positive", 2: "surprise"}
         self.phase_mode = phase_mode
@@ -376,4 +413,4 @@ FMANET_SETTINGS = tuple(
 
 FMANetConfig.register_for_auto_class()
 
-__all__ = ["FMANetConfig", "ABLATIONS", "BASELINE_CONFIGS", "FMANET_SETTINGS", "MAX_PARAMETERS", "transformers_config_keys", "unknown_settings_message"]
+__all__ = ["FMANetConfig", "ABLATIONS", "BASELINE_CONFIGS", "FMANET_SETTINGS", "MAX_PARAMETERS", "check_class_labels", "transformers_config_keys", "unknown_settings_message"]

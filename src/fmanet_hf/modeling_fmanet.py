@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -319,7 +320,21 @@ class FMANetModel(FMANetPreTrainedModel):
         )
         self.post_init()
 
-    def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
+    def _check_pixel_values(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``pixel_values`` in the weights' dtype, or `FMANetInputError` saying what is wrong.
+
+        Any floating dtype is accepted and cast (float64 from numpy, half from a mixed-precision
+        loop): conv layers need input and weights of one dtype, and the processor's output is
+        float32 whatever the model's precision."""
+        if not isinstance(pixel_values, torch.Tensor):
+            raise FMANetInputError(
+                f"pixel_values must be a torch.Tensor, got {type(pixel_values).__name__}; make it with "
+                "processor(..., return_tensors='pt') or torch.as_tensor(array)."
+            )
+        if not pixel_values.is_floating_point():
+            raise FMANetInputError(
+                f"pixel_values must be floating point (the processor's normalised flow), got {pixel_values.dtype}."
+            )
         expected = self.config.num_channels
         if pixel_values.dim() != 4 or pixel_values.shape[1] != expected:
             raise FMANetInputError(
@@ -328,6 +343,7 @@ class FMANetModel(FMANetPreTrainedModel):
             )
         if pixel_values.shape[2] < 8 or pixel_values.shape[3] < 8:
             raise FMANetInputError(f"pixel_values is {tuple(pixel_values.shape[2:])} pixels; at least 8x8 is needed.")
+        return pixel_values.to(self.dtype)
 
     def forward(
         self,
@@ -347,7 +363,7 @@ class FMANetModel(FMANetPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         return_dict = return_dict if return_dict is not None else getattr(self.config, "return_dict", True)
-        self._check_pixel_values(pixel_values)
+        pixel_values = self._check_pixel_values(pixel_values)
         per_phase = self.config.num_channels_per_phase
         phase_features, gated_magnitudes = [], []
         for k in range(self.config.num_phases):
@@ -407,6 +423,24 @@ class FMANetForImageClassification(FMANetPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_sizes[-1], config.num_labels)
         self.post_init()
 
+    def _checked_labels(self, labels: Any, logits: torch.Tensor) -> torch.Tensor:
+        """(B,) int64 class ids on the logits' device, or `FMANetInputError` saying what is wrong
+        (torch would end in an index error on CPU and a device-side assert on GPU)."""
+        labels = torch.as_tensor(labels).to(logits.device)
+        if labels.is_floating_point() and not bool(torch.all(labels == labels.round())):
+            raise FMANetInputError("labels must be class ids (integers), got fractional values.")
+        labels = labels.long().view(-1)
+        if labels.numel() != logits.shape[0]:
+            raise FMANetInputError(f"labels holds {labels.numel()} values for a batch of {logits.shape[0]}; give one class id per sample.")
+        num_labels = self.config.num_labels
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_labels):
+            outside = sorted({int(v) for v in labels.tolist() if not 0 <= v < num_labels})
+            raise FMANetInputError(
+                f"labels must be class ids in [0, {num_labels - 1}] (this model's {num_labels} classes, "
+                f"config.id2label), got {outside}."
+            )
+        return labels
+
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -427,7 +461,7 @@ class FMANetForImageClassification(FMANetPreTrainedModel):
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits, labels.to(logits.device).long().view(-1))
+            loss = F.cross_entropy(logits, self._checked_labels(labels, logits))
         output = FMANetImageClassifierOutput(
             loss=loss,
             logits=logits,

@@ -86,6 +86,25 @@ def checked_output_path(
     return out
 
 
+def check_folder_path(path: str | os.PathLike | None, *, flag: str) -> Path:
+    """Refuse a folder path (a cache, an output folder) that is empty, names an existing file, or
+    lies under one: the folder could never be created there. The folder need not exist.
+
+    Raises:
+        OutputPathError: naming ``flag`` and the file in the way.
+    """
+    if path is None or str(path).strip() == "":
+        raise OutputPathError(f"{flag} is empty (an unset shell variable?); give a folder name.")
+    folder = Path(path).expanduser()
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                where = "is a file" if candidate == folder else f"lies under {str(candidate)!r}, which is a file"
+                raise OutputPathError(f"{flag} {str(path)!r} {where}; it must be a folder (or a path where one can be created).")
+            break
+    return folder
+
+
 def _inventory(folder: Path) -> list[str]:
     """Every file and symlink under ``folder`` (not following links), as sorted POSIX paths."""
     found = []
@@ -223,6 +242,7 @@ def stamped(payload: Mapping[str, Any], command: str) -> dict[str, Any]:
 __all__ = [
     "OUTPUT_MARKER_NAME",
     "WRITTEN_BY_KEY",
+    "check_folder_path",
     "check_replaceable_file",
     "check_replaceable_folder",
     "checked_output_path",

@@ -16,13 +16,13 @@ import pytest
 
 from fmanet_hf.cli import build_parser, main as cli_main
 from fmanet_hf.commands import ranges
-from fmanet_hf.commands.common_flags import assignment_argument, flow_params_argument
+from fmanet_hf.commands.common_flags import assignment_argument, flow_params_argument, folder_argument
 from fmanet_hf.commands.synth import people_argument
 from fmanet_hf.devices import device_argument
 from fmanet_hf.errors import FMANetConfigError
 
 #: Option types that take no number (text parsed into a structure of its own).
-NON_NUMERIC_TYPES = {flow_params_argument, assignment_argument, people_argument, device_argument}
+NON_NUMERIC_TYPES = {flow_params_argument, assignment_argument, people_argument, device_argument, folder_argument}
 RANGE_TYPES = (ranges.Number, ranges.NumberList, ranges.FileSize)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from . import inputs
 from . import ranges
 from .output import report, show_progress
-from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_flow_arguments
+from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_flow_arguments, folder_argument
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +60,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="L2 penalty weight, or 'inner' (chosen per fold like --pool inner; default 0.01)",
     )
     baseline.add_argument("--num-proc", type=ranges.COUNT, default=None, help="worker processes (default: all cores)")
-    baseline.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    baseline.add_argument("--cache-dir", type=folder_argument, default=str(DEFAULT_CACHE))
     baseline.add_argument(
         "--out", help="write the results JSON here (replaces only an earlier baseline result, never another file)"
     )

@@ -61,6 +61,19 @@ def assignment_argument(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def folder_argument(text: str) -> str:
+    """A folder that may not exist yet (``--cache-dir``): refused when it is empty, names a file
+    or lies under one (`fmanet_hf.output_paths.check_folder_path`)."""
+    from ..errors import OutputPathError
+    from ..output_paths import check_folder_path
+
+    try:
+        check_folder_path(text, flag="the folder")
+    except OutputPathError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("the folder ", "", 1)) from None
+    return text
+
+
 def flow_params_argument(text: str) -> dict[str, Any]:
     """``--flow-params``: ``opencv`` (OpenCV's own TV-L1 defaults, what MER papers and runs
     recorded before the faster default ran with) or a JSON object of overrides."""
@@ -123,7 +136,7 @@ def add_training_data_arguments(parser: argparse.ArgumentParser) -> None:
     add_flow_arguments(group)
     group.add_argument("--size", type=ranges.IMAGE_SIDE, help="side of pixel_values in pixels (default: the processor's, 64)")
     group.add_argument("--num-proc", type=ranges.COUNT, default=None, help="preparation worker processes (default: all cores)")
-    group.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="prepared inputs go to <cache-dir>/prepared")
+    group.add_argument("--cache-dir", type=folder_argument, default=str(DEFAULT_CACHE), help="prepared inputs go to <cache-dir>/prepared")
     add_face_missing_argument(group)
 
 
@@ -215,6 +228,7 @@ __all__ = [
     "assignment_argument",
     "epochs_argument",
     "flow_params_argument",
+    "folder_argument",
     "positive_int",
     "processor_overrides",
 ]

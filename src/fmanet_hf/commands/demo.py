@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 
 from . import ranges
-from .common_flags import add_device_argument
+from .common_flags import add_device_argument, folder_argument
 from .output import report, show_progress
 
 
@@ -53,7 +53,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="a local folder holding exported FMANet models (config.json with model_type fmanet); repeatable. "
         "Hub ids are not fetched here: `hf download user/name --local-dir DIR`, then --model DIR",
     )
-    demo.add_argument("--cache-dir", default=None, help="where the SynthME examples are rendered (default: $FMANET_CACHE or ~/.cache/fmanet-hf)")
+    demo.add_argument("--cache-dir", type=folder_argument, default=None, help="where the SynthME examples are rendered (default: $FMANET_CACHE or ~/.cache/fmanet-hf)")
     demo.add_argument("--no-examples", action="store_true", help="do not render the SynthME examples")
     demo.add_argument("--concurrency", type=ranges.COUNT, default=1, help="processing jobs at once; others wait in the queue")
     demo.add_argument("--max-file-size", type=ranges.FILE_SIZE, default="20mb", help="upload limit per file, e.g. 20mb")

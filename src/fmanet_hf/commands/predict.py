@@ -16,9 +16,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import FrameCountError, KeyFrameError
+from ..errors import FrameCountError, KeyFrameError, OutputPathError
 from . import ranges
-from .common_flags import DEFAULT_CACHE, add_device_argument
+from .common_flags import DEFAULT_CACHE, add_device_argument, folder_argument
 from .output import report
 
 
@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
     samples = predict_samples(args)
     device = resolve_device(args.device)  # before the model loads: an unavailable device fails fast
+    if args.figure is not None:
+        check_figure_path(args)  # before the work, so a bad path costs nothing
     model, processor, trained = load_model(args.model)
     if not trained:
         print(
@@ -122,26 +124,31 @@ def run(args: argparse.Namespace) -> int:
             result["key_frames"] = output["key_frames"]
         results.append(result)
 
-    figures = []
+    # The figures come after the predictions: a figure that cannot be written must not lose them.
+    figures, figure_error = [], None
     if args.figure:
         from ..visualization import numbered_paths, save_prediction_figure
 
         model_name = args.model or ("bundled synthme-megc3 (trained on SynthME only)" if trained else "untrained FMANet")
         note = None if args.model or not trained else "bundled model trained on synthetic SynthME only: it never saw a real micro-expression"
         for path, sample, output in zip(numbered_paths(args.figure, len(samples)), samples, outputs):
-            save_prediction_figure(
-                path,
-                output["motion"],
-                output["probabilities"],
-                attention_map=output["attention_map"],
-                trained=trained,
-                model_name=model_name,
-                title_note=note,
-                sample_name=sample["name"],
-                key_frames=output.get("key_frames"),
-                true_label=sample["true"],
-                processor_settings=processor.output_settings(),
-            )
+            try:
+                save_prediction_figure(
+                    path,
+                    output["motion"],
+                    output["probabilities"],
+                    attention_map=output["attention_map"],
+                    trained=trained,
+                    model_name=model_name,
+                    title_note=note,
+                    sample_name=sample["name"],
+                    key_frames=output.get("key_frames"),
+                    true_label=sample["true"],
+                    processor_settings=processor.output_settings(),
+                )
+            except OSError as error:
+                figure_error = f"--figure: cannot write {str(path)!r} ({error.strerror or error}); the predictions above are complete."
+                break
             figures.append(str(path))
 
     if args.top_k is None:
@@ -162,7 +169,21 @@ def run(args: argparse.Namespace) -> int:
         lines = ["", f"{len(results)} sample(s) in {elapsed:.2f} s ({'trained' if trained else 'UNTRAINED'} model)."]
     lines += [f"figure: {path}" for path in figures]
     report(args, {"trained_model": trained, "results": results, "figures": figures}, lines, details=details)
+    if figure_error:
+        raise OutputPathError(figure_error)
     return 0
+
+
+def check_figure_path(args: argparse.Namespace) -> None:
+    """Refuse a ``--figure`` that is empty, a folder, under a file, or one of the inputs."""
+    from ..output_paths import check_folder_path, checked_output_path
+
+    inputs = {"--video": args.video, "--model": args.model, **{f"frame {i + 1}": f for i, f in enumerate(args.frames)}}
+    figure = Path(args.figure).expanduser()
+    if args.figure.strip() and figure.is_dir():
+        raise OutputPathError(f"--figure {args.figure!r} is a folder; give a PNG file name, e.g. {str(figure / 'prediction.png')!r}.")
+    checked_output_path(args.figure, flag="--figure", inputs=inputs)
+    check_folder_path(figure.parent, flag="the folder of --figure")  # created when missing
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -190,7 +211,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="a saved FMANet folder, or a Hugging Face Hub repo id (user/name; downloaded once, then cached; "
         "offline: only if already cached). Default: the bundled model",
     )
-    predict.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where the example clips are kept")
+    predict.add_argument("--cache-dir", type=folder_argument, default=str(DEFAULT_CACHE), help="where the example clips are kept")
     add_device_argument(predict, help="where the model runs: auto (default: CUDA, else MPS, else CPU), cpu, cuda or mps")
     predict.set_defaults(handler=run)
     return predict

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import inputs, ranges
 from .output import report, show_progress
-from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_face_missing_argument, add_flow_arguments
+from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_face_missing_argument, add_flow_arguments, folder_argument
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,7 +50,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     prepare.add_argument("--processor", help="folder with a preprocessor_config.json to use")
     add_flow_arguments(prepare)
     prepare.add_argument("--num-proc", type=ranges.COUNT, default=None, help="worker processes (default: all cores)")
-    prepare.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
+    prepare.add_argument("--cache-dir", type=folder_argument, default=str(DEFAULT_CACHE))
     add_face_missing_argument(prepare)
     prepare.set_defaults(handler=run)
     return prepare

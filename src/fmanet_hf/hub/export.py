@@ -211,6 +211,11 @@ def export_run(
         OutputPathError: ``out_dir`` is empty, is / contains / sits inside an input, or
             ``overwrite`` would remove a folder (or a file in it) that export did not write.
     """
+    # The names first: a typo here should cost nothing.
+    if repo_id is not None and (repo_id.count("/") != 1 or not all(part.strip() for part in repo_id.split("/"))):
+        raise CheckpointError(f"--repo-id must look like 'user/name', got {repo_id!r}.")
+    if model_name is not None and not model_name.strip():
+        raise CheckpointError("--model-name is empty (an unset shell variable?); give a name, or leave the flag out for the default.")
     from ..image_processing_fmanet import FMANetImageProcessor
     from ..training.run_folder import FINAL_MODEL_DIR, FOLDS_DIR, PREDICTIONS_NAME, RESULTS_NAME, RUN_CONFIG_NAME, fold_file_stem
 

@@ -75,6 +75,10 @@ _OUTPUT_SETTINGS = (
 )
 
 
+#: The ``return_tensors`` values `FMANetImageProcessor.preprocess` accepts (None too).
+RETURN_TENSORS = ("pt", "np")
+_RETURN_TENSORS_ALIASES = {"torch": " torch is spelt 'pt'.", "pytorch": " torch is spelt 'pt'.", "numpy": " numpy is spelt 'np'."}
+
 #: What a preprocessor_config.json that lacks a setting was written with: the value the
 #: processor used before that setting existed (not today's default), so a folder saved by an
 #: earlier fmanet-hf is processed as it was when saved. Settings not listed here have kept
@@ -541,6 +545,14 @@ class FMANetImageProcessor(BaseImageProcessor):
         """
         if kwargs:
             raise FMANetConfigError(_unknown_keywords_message(kwargs))
+        if return_tensors is not None and str(getattr(return_tensors, "value", return_tensors)) not in RETURN_TENSORS:
+            # Checked before the (slow) flow, and in the package's words rather than transformers'.
+            raise FMANetConfigError(
+                f"return_tensors={return_tensors!r} is not supported; use 'pt' (torch tensors), 'np' (numpy arrays) "
+                f"or None (numpy).{_RETURN_TENSORS_ALIASES.get(str(return_tensors).lower(), '')}"
+            )
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
+            raise FMANetConfigError(f"num_workers must be an integer >= 1, got {num_workers!r}.")
         triplets = self._collect_triplets(onset, apex, offset, frames)
         if num_workers > 1 and len(triplets) > 1:
             with ThreadPoolExecutor(max_workers=num_workers) as pool:
