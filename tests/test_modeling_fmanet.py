@@ -110,8 +110,9 @@ def test_model_output_shapes(tester):
     torch.testing.assert_close(out.pooler_output, out.last_hidden_state.mean(dim=(2, 3)))
     assert out.attention_map.shape == (b, 1, 16, 16)
     assert 0.0 <= out.attention_map.min() and out.attention_map.max() <= 1.0
-    assert out.phase_fusion_weights.shape == (2, 8)
-    torch.testing.assert_close(out.phase_fusion_weights.sum(dim=0), torch.ones(8))
+    assert out.phase_fusion_weights.shape == (b, 2, 8)  # per sample, batch first
+    torch.testing.assert_close(out.phase_fusion_weights.sum(dim=1), torch.ones(b, 8))
+    assert torch.equal(out.phase_fusion_weights[0], out.phase_fusion_weights[-1])  # learned, not input-driven
     # fused, attended, then one per trunk stage
     assert [tuple(h.shape) for h in out.hidden_states] == [(b, 8, 16, 16), (b, 8, 16, 16), (b, 8, 8, 8), (b, 16, 4, 4)]
     with torch.no_grad():
@@ -212,8 +213,8 @@ def test_single_phase_ignores_the_apex_offset_channels(tester):
         assert torch.equal(single(pixel_values).logits, single(changed).logits)
         assert not torch.allclose(full(pixel_values).logits, full(changed).logits, atol=1e-6)
         single_out = single(pixel_values)
-    assert single_out.phase_fusion_weights.shape == (1, 8)
-    torch.testing.assert_close(single_out.phase_fusion_weights, torch.ones(1, 8))
+    assert single_out.phase_fusion_weights.shape == (tester.batch_size, 1, 8)
+    torch.testing.assert_close(single_out.phase_fusion_weights, torch.ones(tester.batch_size, 1, 8))
     # One encoder, one (slope, threshold) pair, one row of fusion logits fewer than "full".
     e = tester.encoder_hidden_size
     assert count_parameters(full) - count_parameters(single) == tester.encoder_parameter_count() + 2 + e
@@ -304,7 +305,7 @@ def test_global_fusion_has_one_logit_per_phase(tester):
     model = build(tester.get_config(fusion_granularity="global")).eval()
     assert tuple(model.fmanet.phase_fusion.theta_logits.shape) == (2, 1)
     with torch.no_grad():
-        weights = model(tester.pixel_values()).phase_fusion_weights
+        weights = model(tester.pixel_values()).phase_fusion_weights[0]
     assert weights.shape == (2, 8)
     assert torch.equal(weights, weights[:, :1].expand(2, 8))  # same weight for every channel
     channel = build(tester.get_config())
@@ -334,7 +335,7 @@ def test_initial_fusion_weights_equal_the_configured_theta(tester, theta, granul
     config = tester.get_config(fusion_init_theta=list(theta), fusion_granularity=granularity)
     model = build(config).eval()
     with torch.no_grad():
-        weights = model(tester.pixel_values()).phase_fusion_weights
+        weights = model(tester.pixel_values()).phase_fusion_weights[0]
     expected = torch.tensor([[theta[0]], [theta[1]]]).expand(2, 8)
     torch.testing.assert_close(weights, expected, atol=1e-6, rtol=0)
 
@@ -410,7 +411,7 @@ def test_forward_fuses_the_encoded_phases_with_the_reported_weights(tester, vari
         out = model.fmanet(pixel_values, output_hidden_states=True)
         phases = _gated_phases(model, pixel_values)
         encoded = [model.fmanet.phase_encoders[k](gated) for k, (gated, _) in enumerate(phases)]
-    weights = out.phase_fusion_weights
+    weights = out.phase_fusion_weights[0]
     assert not torch.allclose(weights[0], weights[1])  # so that a swap of the phases would show
     by_hand = sum(weights[k][None, :, None, None] * encoded[k] for k in range(2))
     torch.testing.assert_close(out.hidden_states[0], by_hand, atol=1e-5, rtol=1e-5)
@@ -424,7 +425,7 @@ def test_attention_map_is_computed_from_the_fused_features_and_the_fused_magnitu
     with torch.no_grad():
         out = model.fmanet(pixel_values, output_hidden_states=True)
         fused, attended = out.hidden_states[0], out.hidden_states[1]
-        share = out.phase_fusion_weights.mean(dim=1)
+        share = out.phase_fusion_weights[0].mean(dim=1)
         magnitude = sum(share[k] * F.avg_pool2d(gated_m, 2) for k, (_, gated_m) in enumerate(_gated_phases(model, pixel_values)))
         convolution = model.fmanet.motion_attention.convolution
         descriptor = torch.cat([fused.mean(1, keepdim=True), fused.amax(1, keepdim=True), magnitude], dim=1)

@@ -168,3 +168,69 @@ def test_default_model_is_the_bundled_checkpoint():
     classify = micro_expression_pipeline()
     assert classify.model.config.id2label == {0: "negative", 1: "positive", 2: "surprise"}
     assert PIPELINE_REGISTRY.supported_tasks[TASK]["default"]["model"][0] == str(bundled_model_path())
+
+
+# ------------------------------------------------------------------ what transformers pipelines accept
+def _other_triplet(frames):
+    """A second sample whose scores differ from ``frames``' (apex and offset swapped)."""
+    return frames[0], frames[2], frames[1]
+
+
+def test_generators_datasets_and_key_datasets_stream_like_transformers_pipelines(classify, frames):
+    # A Hugging Face user feeds a pipeline a datasets.Dataset, a KeyDataset, a streaming dataset or a
+    # generator, with batch_size; results come back one per sample, in order, as an iterator.
+    from datasets import Dataset, Features, Image, Sequence, Value
+    from PIL import Image as PILImage
+    from transformers.pipelines.pt_utils import KeyDataset
+
+    samples = [frames, _other_triplet(frames), frames, _other_triplet(frames), frames]
+    expected = [classify(sample) for sample in samples]  # one call per sample
+    assert expected[0] != expected[1]  # so that an order mix-up would show
+
+    def same(results):
+        results = list(results)
+        assert len(results) == len(expected)
+        for got, want in zip(results, expected):
+            assert [r["label"] for r in got] == [r["label"] for r in want]
+            assert [r["score"] for r in got] == pytest.approx([r["score"] for r in want], abs=1e-6)
+
+    columns = {name: [PILImage.fromarray(s[i]) for s in samples] for i, name in enumerate(("onset", "apex", "offset"))}
+    dataset = Dataset.from_dict(columns, features=Features({name: Image() for name in columns}))  # PNG: lossless
+    for batch_size in (1, 2):
+        streamed = classify(dataset, batch_size=batch_size)
+        assert not isinstance(streamed, list)  # lazy, as transformers streams datasets
+        same(streamed)
+        same(classify(dataset.to_iterable_dataset(), batch_size=batch_size))  # streaming
+        same(classify((s for s in samples), batch_size=batch_size))  # a generator
+        same(classify(list(samples), batch_size=batch_size))  # a list: a list back
+    assert isinstance(classify(list(samples), batch_size=2), list)
+
+    triplets = Dataset.from_dict(
+        {"frames": [[PILImage.fromarray(f) for f in s] for s in samples], "subject": ["a"] * len(samples)},
+        features=Features({"frames": Sequence(Image()), "subject": Value("string")}),
+    )
+    same(classify(KeyDataset(triplets, "frames"), batch_size=2))
+
+
+def test_batched_detailed_outputs_are_per_sample(classify, frames):
+    samples = [frames, _other_triplet(frames), frames]
+    one_by_one = [classify(s, return_attention=True) for s in samples]
+    batched = list(classify((s for s in samples), batch_size=2, return_attention=True))
+    for got, want in zip(batched, one_by_one):
+        assert got["attention_map"].shape == want["attention_map"].shape == (16, 16)
+        np.testing.assert_allclose(got["attention_map"], want["attention_map"], atol=1e-6)
+        np.testing.assert_allclose(got["phase_fusion_weights"], want["phase_fusion_weights"], atol=1e-7)
+        assert got["phase_fusion_weights"].shape == (2,)
+
+
+def test_rows_of_the_package_datasets_are_samples(classify, frames, tmp_path):
+    # A loader's dataset names frame files in onset_path / apex_path / offset_path.
+    from datasets import Dataset
+    from PIL import Image as PILImage
+
+    paths = {}
+    for name, frame in zip(("onset", "apex", "offset"), frames):
+        paths[f"{name}_path"] = [str(tmp_path / f"{name}.png")]
+        PILImage.fromarray(frame).save(paths[f"{name}_path"][0])
+    rows = Dataset.from_dict({**paths, "label": ["positive"], "subject": ["s1"]})
+    assert list(classify(rows)) == [classify(frames)]

@@ -101,6 +101,9 @@ def test_export_folder_contents(exported):
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive", "2": "surprise"}
     assert config["auto_map"]["AutoModelForImageClassification"] == "modeling_fmanet.FMANetForImageClassification"
+    assert config["auto_map"]["AutoModel"] == "modeling_fmanet.FMANetModel"
+    assert config["custom_pipelines"]["micro-expression-recognition"]["impl"] == "pipeline_fmanet.MicroExpressionRecognitionPipeline"
+    assert (out / "pipeline_fmanet.py").is_file() and (out / "video.py").is_file()
     assert json.loads((out / "preprocessor_config.json").read_text())["flow_method"] == "dis"
     assert json.loads((out / "loso_results.json").read_text()) == results
     provenance = json.loads((out / "fmanet_export.json").read_text())
@@ -195,6 +198,70 @@ assert processor.flow_method == "dis" and processor.size == {"height": 32, "widt
     result = _fresh_process(_CHECK.format(setup=setup, out=str(out), base=str(base), marker="remote"), base)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[:2] == ["OK", "9"]
+
+
+_HUB_USER_SCRIPT = """
+import importlib.abc, json, sys
+
+class BlockPackage(importlib.abc.MetaPathFinder):
+    # A Hub user's machine: fmanet-hf is not installed, so only the folder's remote code can run.
+    def find_spec(self, name, path=None, target=None):
+        if name == "fmanet_hf" or name.startswith("fmanet_hf."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, BlockPackage())
+import numpy as np
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModel, pipeline
+
+folder = sys.argv[1]
+# The test frames are random textures, not faces: the folder's processor without face alignment.
+processor = AutoImageProcessor.from_pretrained(folder, trust_remote_code=True, align_faces=False)
+classify = pipeline("micro-expression-recognition", model=folder, image_processor=processor, trust_remote_code=True, device="cpu")
+assert type(classify).__module__.startswith("transformers_modules"), type(classify).__module__
+assert "fmanet_hf" not in sys.modules
+rng = np.random.default_rng(0)
+onset = (rng.random((64, 64)) * 255).astype(np.uint8)
+apex = np.roll(onset, 1, axis=1)
+offset = onset.copy()
+single = classify((Image.fromarray(onset), Image.fromarray(apex), Image.fromarray(offset)))
+batch = list(classify(((onset, apex, offset) for _ in range(3)), batch_size=2))
+features = AutoModel.from_pretrained(folder, trust_remote_code=True)
+assert type(features).__name__ == "FMANetModel" and type(features).__module__.startswith("transformers_modules")
+print(json.dumps({"single": single, "batch": batch}))
+"""
+
+
+@pytest.mark.slow
+def test_hub_user_without_the_package_runs_the_pipeline_of_an_exported_folder(exported, tiny_run, tmp_path):
+    out, _, _ = exported
+    result = subprocess.run(
+        [sys.executable, "-c", _HUB_USER_SCRIPT, str(out)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": ""},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    labels = {"negative", "positive", "surprise"}
+    assert {r["label"] for r in got["single"]} == labels
+    assert sum(r["score"] for r in got["single"]) == pytest.approx(1.0, abs=1e-6)
+    assert len(got["batch"]) == 3  # batches of 2 and 1, each sample the same triplet as `single`
+    for result in got["batch"]:
+        assert [r["label"] for r in result] == [r["label"] for r in got["single"]]
+        assert [r["score"] for r in result] == pytest.approx([r["score"] for r in got["single"]], abs=1e-5)
+    # The package's own pipeline on the same folder (no trust_remote_code needed with the package) agrees.
+    from PIL import Image
+    from transformers import pipeline
+
+    rng = np.random.default_rng(0)
+    onset = (rng.random((64, 64)) * 255).astype(np.uint8)
+    processor = FMANetImageProcessor.from_pretrained(out, align_faces=False)
+    with_package = pipeline("micro-expression-recognition", model=str(out), image_processor=processor, device="cpu")
+    expected = with_package((Image.fromarray(onset), Image.fromarray(np.roll(onset, 1, axis=1)), Image.fromarray(onset.copy())))
+    assert type(with_package).__module__ == "fmanet_hf.pipeline_fmanet"
+    assert [r["label"] for r in got["single"]] == [r["label"] for r in expected]
+    assert [r["score"] for r in got["single"]] == pytest.approx([r["score"] for r in expected], abs=1e-6)
 
 
 def test_export_refusals(tiny_run, tmp_path):

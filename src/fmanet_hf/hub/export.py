@@ -9,9 +9,11 @@ Output (built in a temporary sibling folder and renamed into place, so a failed 
 leaves nothing half-written)::
 
     model.safetensors            the final model (weights copied bit for bit)
-    config.json                  with id2label and auto_map (remote code)
+    config.json                  with id2label, auto_map (AutoConfig, AutoModel,
+                                 AutoModelForImageClassification) and custom_pipelines
+                                 (the micro-expression-recognition task), all remote code
     preprocessor_config.json     the processor the training data was prepared with
-    *.py                         remote code: configuration/modeling/image processing + helpers
+    *.py                         remote code: configuration/modeling/image processing/pipeline + helpers
     README.md                    model card from hub_cards/<dataset>.md, model-index from results.json
     loso_results.json            the run's results.json, unchanged
     loso_predictions.jsonl       the run's held-out predictions, unchanged
@@ -277,6 +279,10 @@ def export_run(
     info = ExportInfo(out_dir=out, dataset=dataset_key, metrics={k: results[k] for k in ("accuracy", "uf1", "uar")})
     with atomic_directory(out, overwrite=overwrite) as staging:
         model = _copy_model(final, staging, processor)
+        # pipeline(TASK, model=folder, trust_remote_code=True) without the package.
+        from ..pipeline import add_pipeline_code
+
+        add_pipeline_code(staging)
         if include_folds:
             for subject in subjects:
                 stem = fold_file_stem(subject)
