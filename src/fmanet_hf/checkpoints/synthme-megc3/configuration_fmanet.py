@@ -13,6 +13,10 @@ from transformers import PreTrainedConfig
 
 from .errors import FMANetConfigError, did_you_mean
 
+#: True for the installed package's module, False for the copy transformers loads as remote
+#: code from a model folder (a module of ``transformers_modules``).
+_IS_PACKAGE_MODULE = __name__.split(".")[0] == "fmanet_hf"
+
 PHASE_MODES = ("dual", "onset_apex", "mmcof")
 FUSION_MODES = ("learnable", "fixed")
 FUSION_GRANULARITIES = ("global", "channel")
@@ -263,6 +267,12 @@ class FMANetConfig(PreTrainedConfig):
         check_class_labels(kwargs.get("id2label"), kwargs.get("label2id"))
         if "id2label" not in kwargs and "label2id" not in kwargs and "num_labels" not in kwargs:
             kwargs["id2label"] = {0: "negative", 1: "positive", 2: "surprise"}
+        if _IS_PACKAGE_MODULE:
+            # An exported config.json names the folder's own pipeline file (custom_pipelines) for
+            # users without the package. transformers' pipeline() prefers it to the registered
+            # task and then demands trust_remote_code; the package's registered pipeline is the
+            # same code, so the package's config does not carry the entry.
+            kwargs.pop("custom_pipelines", None)
         self.phase_mode = phase_mode
         self.num_channels_per_phase = num_channels_per_phase
         self.share_phase_encoder = share_phase_encoder

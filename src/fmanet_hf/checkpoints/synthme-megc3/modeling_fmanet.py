@@ -34,6 +34,12 @@ MAGNITUDE_CHANNEL = 2
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
 
+# config.json's auto_map entries of a saved model (this file, copied beside the weights).
+_AUTO_MAP = {
+    "AutoModel": "modeling_fmanet.FMANetModel",
+    "AutoModelForImageClassification": "modeling_fmanet.FMANetForImageClassification",
+}
+
 
 @dataclass
 class FMANetModelOutput(ModelOutput):
@@ -48,9 +54,12 @@ class FMANetModelOutput(ModelOutput):
             The fused phase features (before attention), the attended features, and each trunk stage's output.
         attention_map (`torch.FloatTensor` of shape `(batch_size, 1, image_size // 2, image_size // 2)`, *optional*):
             Motion attention in [0, 1] (None when `use_motion_attention=False`).
-        phase_fusion_weights (`torch.FloatTensor` of shape `(num_phases, encoder_hidden_size)`):
+        phase_fusion_weights (`torch.FloatTensor` of shape `(batch_size, num_phases, encoder_hidden_size)`):
             Weight of each phase per feature channel (each column sums to 1 over the phases; equal across
-            channels for a global fusion; all ones for a single phase).
+            channels for a global fusion; all ones for a single phase). The weights are learned, not
+            computed from the input, so every sample holds the same values; they are repeated per
+            sample (a view, no copy) so that every output field has the batch first, as
+            `Trainer.predict` and the pipelines' batching expect.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
@@ -280,6 +289,17 @@ class FMANetPreTrainedModel(PreTrainedModel):
                 "is truncated or corrupt. Re-export or re-download the folder."
             ) from None
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`, with both model classes in ``config.json``'s ``auto_map``.
+
+        transformers records only the saved class's Auto class; ``modeling_fmanet.py`` holds both,
+        so ``AutoModel`` (features, attention map) loads from the folder too, with remote code.
+        """
+        auto_map = dict(getattr(self.config, "auto_map", None) or {})
+        auto_map.update(_AUTO_MAP)
+        self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Conv2d):
@@ -407,7 +427,7 @@ class FMANetModel(FMANetPreTrainedModel):
             pooler_output=pooled,
             hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
             attention_map=attention_map,
-            phase_fusion_weights=fusion_weights,
+            phase_fusion_weights=fusion_weights.unsqueeze(0).expand(pixel_values.shape[0], -1, -1),
         )
         return output if return_dict else output.to_tuple()
 
