@@ -22,8 +22,9 @@ torch ``Dataset`` stream lazily and give an iterator of results. ``batch_size`` 
 forward pass (preprocessing, face + two flows, is per sample; ``num_workers`` spreads it).
 
 Each result is a list of ``{"label", "score"}`` (highest first; ``top_k`` of them, all
-classes by default). With ``return_attention=True`` (or ``return_motion=True``) a result is
-a dict instead: ``{"predictions": [...], "attention_map": (h, w) float32 in [0, 1] over
+classes by default), a `Predictions` whose ``.warnings`` lists what was ambiguous about the
+input (``[]`` normally; each is also issued as an `FMANetWarning`). With ``return_attention=True`` (or ``return_motion=True``) a result is
+a dict instead: ``{"predictions": [...], "warnings": [...], "attention_map": (h, w) float32 in [0, 1] over
 the aligned onset crop, "phase_fusion_weights": (phases,), "key_frames": {...} (video /
 clip input)}`` and, with ``return_motion``, ``"motion"``: the processor's `MotionSample`
 (aligned frames, both flows in crop pixels, MM-COF, landmarks) for figures.
@@ -41,6 +42,7 @@ from __future__ import annotations
 import logging
 import os
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,7 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
-from .errors import FMANetConfigError, FrameCountError, KeyFrameError
+from .errors import FMANetConfigError, FMANetWarning, FrameCountError, KeyFrameError
 from .video import APEX_METHODS, DEFAULT_MAX_CLIP_FRAMES, DEFAULT_MAX_FRAMES, estimate_apex, looks_like_video, read_key_frames
 
 logger = logging.getLogger(__name__)
@@ -107,6 +109,7 @@ def _collate_samples(items: list[dict[str, Any]]) -> dict[str, Any]:
         "pixel_values": torch.cat([item["pixel_values"] for item in items], dim=0),
         "motion": [item["motion"] for item in items],
         "key_frames": [item["key_frames"] for item in items],
+        "warnings": [item["warnings"] for item in items],
     }
 
 
@@ -319,6 +322,23 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         max_clip_frames: int = DEFAULT_MAX_CLIP_FRAMES,
     ) -> dict[str, Any]:
         sample = self._normalize_sample(sample)  # streamed samples arrive unchecked
+        # What the input raised as FMANetWarning (an assumed scale, identical frames, a failed
+        # stabilisation...) travels with the sample into its result's `warnings`.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FMANetWarning)
+            model_inputs = self._preprocess_sample(sample, apex_method, max_frames, max_clip_frames)
+        notes: list[str] = []
+        for record in caught:
+            if issubclass(record.category, FMANetWarning):
+                if str(record.message) not in notes:
+                    notes.append(str(record.message))
+                    warnings.warn(str(record.message), record.category, stacklevel=2)
+            else:
+                warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+        model_inputs["warnings"] = notes
+        return model_inputs
+
+    def _preprocess_sample(self, sample: dict[str, Any], apex_method: str, max_frames: int, max_clip_frames: int) -> dict[str, Any]:
         key_frames = None
         if "video" in sample:
             read = read_key_frames(
@@ -362,6 +382,7 @@ class MicroExpressionRecognitionPipeline(Pipeline):
             "phase_fusion_weights": outputs.phase_fusion_weights,
             "motion": model_inputs["motion"],
             "key_frames": model_inputs["key_frames"],
+            "warnings": model_inputs.get("warnings", []),
         }
 
     def postprocess(
@@ -371,12 +392,14 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         id2label = self.model.config.id2label
         order = np.argsort(-probabilities, kind="stable")
         count = len(order) if top_k is None else min(int(top_k), len(order))
-        predictions = [{"label": id2label[int(i)], "score": float(probabilities[i])} for i in order[:count]]
+        notes = list(model_outputs.get("warnings", []))
+        predictions = Predictions(({"label": id2label[int(i)], "score": float(probabilities[i])} for i in order[:count]), notes)
         if not (return_attention or return_motion):
             return predictions
         attention = model_outputs["attention_map"]
         result: dict[str, Any] = {
             "predictions": predictions,
+            "warnings": notes,
             "attention_map": None if attention is None else attention[0, 0].float().cpu().numpy(),
             # Each phase's share, averaged over feature channels (a global fusion has one column).
             "phase_fusion_weights": model_outputs["phase_fusion_weights"][0].float().mean(dim=1).cpu().numpy(),
@@ -389,4 +412,15 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         return result
 
 
-__all__ = ["TASK", "MicroExpressionRecognitionPipeline"]
+class Predictions(list):
+    """One sample's ``[{"label", "score"}, ...]`` (a plain list to compare, index and
+    serialise), plus ``.warnings``: the messages of the `FMANetWarning` its input raised
+    (an assumed value scale, an animated image's first frame, identical frames, a different
+    person's apex, a failed stabilisation), empty when the input raised none."""
+
+    def __init__(self, items: Any = (), warnings: list[str] | None = None):
+        super().__init__(items)
+        self.warnings: list[str] = list(warnings or [])
+
+
+__all__ = ["TASK", "MicroExpressionRecognitionPipeline", "Predictions"]
