@@ -365,3 +365,26 @@ def test_help_and_version_import_no_heavy_library(argv):
     result = subprocess.run([sys.executable, "-c", HELP_IMPORTS, *argv], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip(), result.stderr  # help or version text was printed
     assert "HEAVY []" in result.stderr, result.stderr[-2000:]
+
+
+def test_train_passes_training_arguments_options_to_the_trainer(tiny_cli_data, tmp_path, capsys, monkeypatch):
+    from fmanet_hf.training import trainer
+
+    runs = []
+    original = trainer.train_with_trainer
+    monkeypatch.setattr(trainer, "train_with_trainer", lambda *a, **k: runs.append(original(*a, **k)) or runs[-1])
+    argv = ["train", "--out", str(tmp_path / "model"), *tiny_cli_options(), "--gradient_accumulation_steps", "2",
+            "--lr-scheduler-type", "linear", "--max_grad_norm", "0.5", "--adam_beta2=0.99"]
+    assert cli_main(argv) == 0
+    used = runs[0].trainer.args
+    assert (used.gradient_accumulation_steps, used.lr_scheduler_type, used.max_grad_norm, used.adam_beta2) == (
+        2, "linear", 0.5, 0.99)
+    assert used.learning_rate == 0.01  # train's own --lr still applies
+    # out of range, or a typo: one line, exit 2, nothing trained
+    assert cli_main([*argv[:-1], "--adam_beta2=1"]) == 2
+    assert "expected a number in [0, 1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own error: other commands take no extra options
+        cli_main(["loso", "--out", str(tmp_path / "x"), "--gradient_accumulation_steps", "2"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --gradient_accumulation_steps 2" in capsys.readouterr().err
+    assert len(runs) == 1

@@ -56,7 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``fmanet-hf`` with ``argv`` (default: the process's); returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Options a command does not declare are errors, except for the commands that pass them on
+    # (``train``: transformers' TrainingArguments, parsed when it runs).
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "trainer_arguments", None) is None:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.trainer_arguments = extra
     from .errors import FMANetError
 
     try:

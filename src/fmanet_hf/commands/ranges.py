@@ -256,6 +256,33 @@ L2 = real(0, words=("inner",))
 #: An upload limit (``demo --max-file-size``).
 FILE_SIZE = FileSize()
 
+#: The numeric `transformers.TrainingArguments` options ``fmanet-hf train`` takes (through
+#: HfArgumentParser, `fmanet_hf.commands.trainer_arguments`), by field name. A numeric field
+#: not listed here is refused by ``train``: every number the CLI takes has its range here.
+#: Step counts written as floats (``logging_steps``...) are a share of the total steps when < 1.
+TRAINING_ARGUMENT_RANGES = {
+    "gradient_accumulation_steps": COUNT,
+    "max_steps": COUNT,
+    "warmup_steps": real(0),
+    "max_grad_norm": real(0),
+    "label_smoothing_factor": real(0, 1, exclusive_maximum=True),
+    "adam_beta1": real(0, 1, exclusive_maximum=True),
+    "adam_beta2": real(0, 1, exclusive_maximum=True),
+    "adam_epsilon": real(0, exclusive_minimum=True),
+    "per_device_eval_batch_size": COUNT,
+    "eval_accumulation_steps": COUNT,
+    "eval_delay": real(0),
+    "logging_steps": real(0, exclusive_minimum=True),
+    "eval_steps": real(0, exclusive_minimum=True),
+    "save_steps": real(0, exclusive_minimum=True),
+    "save_total_limit": COUNT,
+    "dataloader_num_workers": integer(0),
+    "dataloader_prefetch_factor": COUNT,
+    "torch_empty_cache_steps": COUNT,
+    "ddp_timeout": COUNT,
+    "ddp_bucket_cap_mb": COUNT,
+}
+
 
 __all__ = [
     "COUNT",
@@ -276,6 +303,7 @@ __all__ = [
     "PORT",
     "SEED",
     "SEEDS",
+    "TRAINING_ARGUMENT_RANGES",
     "integer",
     "real",
 ]

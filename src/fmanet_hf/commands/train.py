@@ -13,6 +13,7 @@ from ..errors import FMANetConfigError
 from . import inputs
 from .output import report, show_progress
 from .common_flags import add_init_argument, add_schedule_arguments, add_training_data_arguments
+from .trainer_arguments import add_trainer_arguments_help, check_trainer_arguments, parse_trainer_arguments
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,6 +23,10 @@ def run(args: argparse.Namespace) -> int:
 
     inputs.check_out_from_args(args)
     model_config = inputs.model_config_from_args(args)  # a misspelt --set fails before any data is read
+    trainer_options = parse_trainer_arguments(getattr(args, "trainer_arguments", None) or [])
+    use_cpu = inputs.training_device(args).type == "cpu"
+    # before the Accelerator: building TrainingArguments resets Accelerate's shared state
+    check_trainer_arguments(trainer_options, use_cpu=use_cpu)
     accelerator = inputs.training_accelerator(args)
     prepared, processor = inputs.prepare_from_args(args, accelerator)
     eval_subjects = {s.strip() for s in (args.eval_subjects or "").split(",") if s.strip()}
@@ -55,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
         class_weighting=args.class_weighting,
         report_to=args.report_to,
         processor=processor,
-        use_cpu=accelerator.device.type == "cpu",
+        use_cpu=use_cpu,
         progress=show_progress(args),
         init_from=args.init_from,
+        training_args=trainer_options,
     )
     if accelerator.is_main_process:
         lines = [f"model and processor saved to {os.path.abspath(args.out)}"]
@@ -78,13 +84,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "train", help="fine-tune one model with transformers.Trainer and save it with its processor",
         description="Train FMANet on a prepared dataset with transformers.Trainer. --eval-subjects holds "
         "subjects out and scores them after every epoch (one split; use `loso` for the protocol).",
+        epilog="Also takes transformers TrainingArguments options (HfArgumentParser), numeric ones within the "
+        "ranges of fmanet_hf.commands.ranges, e.g. --gradient_accumulation_steps 2 --warmup_steps 0.1 "
+        "--max_grad_norm 1 --label_smoothing_factor 0.1 --lr_scheduler_type linear --optim adafactor --bf16; "
+        "--help-trainer lists them.",
+        allow_abbrev=False,
     )
     add_training_data_arguments(train)
     add_schedule_arguments(train, out_help="output folder: model.safetensors, config.json, preprocessor_config.json")
     add_init_argument(train)
     train.add_argument("--eval-subjects", help="comma-separated subjects held out for evaluation")
     train.add_argument("--report-to", default="none", help='"none" or "tensorboard" (needs the tensorboard package)')
-    train.set_defaults(handler=run)
+    add_trainer_arguments_help(train)
+    train.set_defaults(handler=run, trainer_arguments=[])
     return train
 
 
