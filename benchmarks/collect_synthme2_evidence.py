@@ -85,6 +85,14 @@ def plot(result, path: Path) -> None:
     plt.close(figure)
 
 
+def skipped_pretraining_clips(work: Path) -> list[str]:
+    """The pretraining clips `prepare --on-face-missing skip` dropped (from its cache manifest)."""
+    skipped: list[str] = []
+    for manifest in sorted((work / "cache" / "prepared").glob("*-skipfaceless/fmanet_cache.json")):
+        skipped += json.loads(manifest.read_text()).get("skipped_no_face", [])
+    return skipped
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("work_dir", type=Path)
@@ -110,7 +118,7 @@ def main() -> int:
             extra = summarise({row["ablation"]: row for row in table["rows"]}, "full")
             extra_runs[label] = extra
             comparisons[f"{label} - full"] = paired(extra, full)
-    pretraining = load(work / "runs" / "pretrained" / "pretraining_info.json")
+    pretraining = load(work / "runs" / "pretrained-2100" / "pretraining_info.json")
     result = {
         "what": "SynthME 2.0 LOSO evidence: FMANet, its ablations and two fixed-MM-COF baselines, 3 seeds; "
         "pretraining on other people; the recipe's own effect",
@@ -122,7 +130,10 @@ def main() -> int:
         "variants": variants,
         "extra_runs": extra_runs,
         "comparisons_uf1": comparisons,
-        "pretraining": None if pretraining is None else {k: pretraining[k] for k in ("num_samples", "subjects", "schedule", "seconds")},
+        "pretraining": None if pretraining is None else {
+            **{k: pretraining[k] for k in ("num_samples", "subjects", "schedule", "seconds")},
+            "skipped_no_face": skipped_pretraining_clips(work),
+        },
         "wall_time_seconds": {row["ablation"]: row["wall_time_seconds"] for row in ablation["rows"]},
         "machine": f"{platform.machine()}, 2 CPU cores, OMP_NUM_THREADS=1, --fold-workers 2",
         "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
