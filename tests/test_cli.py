@@ -46,6 +46,28 @@ def test_cli_synth_prepare_and_second_prepare_uses_the_cache(tmp_path, capsys):
     assert first.split("cache: ")[1] == second.split("cache: ")[1]
 
 
+def test_cli_prepare_on_face_missing_skip_names_the_skipped_clip(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "synthme"
+    assert cli_main(["synth", "--out", str(root), "--subjects", "1", "--samples-per-class", "1", "--frames-per-clip", "5", "--quiet"]) == 0
+    capsys.readouterr()
+    # Blank the first frame (the onset, where the face is detected) of one clip.
+    clip = sorted(path for path in root.rglob("*") if path.is_dir() and any(path.glob("*.jpg")))[0]
+    onset = sorted(clip.glob("*.jpg"), key=lambda path: int("".join(filter(str.isdigit, path.stem))))[0]
+    size = Image.open(onset).size
+    Image.fromarray(np.full((size[1], size[0], 3), 128, np.uint8)).save(onset)
+    args = ["prepare", "--dataset", "synthme", "--root", str(root), "--flow-method", "dis", "--num-proc", "1",
+            "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    assert cli_main(args) == 2
+    assert "No face" in capsys.readouterr().err
+    assert cli_main([*args, "--on-face-missing", "skip"]) == 0
+    captured = capsys.readouterr()
+    assert "2 samples of synthme prepared" in captured.out
+    assert "no face found in 1 of 3 clips" in captured.err and clip.name in captured.err
+
+
 def test_cli_reports_package_errors_in_one_line(tmp_path, capsys):
     (tmp_path / "onset.txt").write_text("not an image")
     status = cli_main(["predict", str(tmp_path / "onset.txt"), str(tmp_path / "onset.txt"), str(tmp_path / "onset.txt")])
