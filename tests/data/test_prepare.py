@@ -6,6 +6,7 @@ tests/test_cli.py."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,128 @@ def test_skip_refuses_a_dataset_without_any_face(tmp_path):
         prepare_dataset(dataset, FMANetImageProcessor(flow_method="dis"), tmp_path / "cache", num_proc=1, progress=False, on_face_missing="skip")
     with pytest.raises(FMANetError, match="on_face_missing"):
         prepare_dataset(dataset, FMANetImageProcessor(flow_method="dis"), tmp_path / "cache", on_face_missing="ignore")
+
+
+@pytest.fixture
+def computations(monkeypatch):
+    """Sample ids whose inputs the processor really computed (face + two flows), in call order."""
+    calls: list[str] = []
+    original = FMANetImageProcessor.process_triplet
+
+    def counting(self, onset, apex, offset):
+        calls.append(str(onset))
+        return original(self, onset, apex, offset)
+
+    monkeypatch.setattr(FMANetImageProcessor, "process_triplet", counting)
+    return calls
+
+
+def test_shuffled_and_selected_datasets_reuse_the_prepared_samples(tiny_synthme, fast_processor, tmp_path, computations):
+    # A Hugging Face user shuffles, slices or splits the dataset before preparing it again.
+    dataset = load_casme2(tiny_synthme, class_set="megc3", dataset_name="synthme")
+    full = prepare_dataset(dataset, fast_processor, tmp_path, num_proc=1, progress=False)
+    assert len(computations) == 6
+    by_id = {row["sample_id"]: row["pixel_values"].numpy() for row in full}
+
+    computations.clear()
+    for variant in (dataset.shuffle(seed=3), dataset.select([4, 1]), dataset.train_test_split(test_size=2, seed=0)["test"]):
+        prepared = prepare_dataset(variant, fast_processor, tmp_path, num_proc=1, progress=False)
+        assert prepared["sample_id"] == variant["sample_id"]  # the variant's own order
+        for row in prepared:
+            np.testing.assert_array_equal(row["pixel_values"].numpy(), by_id[row["sample_id"]])
+    assert computations == []  # every sample came from the per-sample store
+
+    # A relabelled set (same frames) reuses them too; a sample with a changed frame file does not.
+    relabelled = dataset.map(lambda row: {"label": "negative", "label_id": 0})
+    prepare_dataset(relabelled, fast_processor, tmp_path, num_proc=1, progress=False)
+    assert computations == []
+    touched = dataset[0]["apex_path"]
+    os.utime(touched, ns=(os.stat(touched).st_atime_ns, os.stat(touched).st_mtime_ns + 10**9))
+    prepare_dataset(dataset, fast_processor, tmp_path, num_proc=1, progress=False)
+    assert len(computations) == 1
+
+
+def test_a_new_library_version_or_landmark_model_invalidates_the_cache(tiny_synthme, fast_processor, tmp_path, computations, monkeypatch):
+    import cv2
+
+    from fmanet_hf.data import prepare as prepare_module
+    from fmanet_hf.face import find_landmark_model
+
+    dataset = load_casme2(tiny_synthme, class_set="megc3", dataset_name="synthme").select([0, 1])
+    prepare_dataset(dataset, fast_processor, tmp_path, num_proc=1, progress=False)
+    before = cache_path_for(dataset, fast_processor, tmp_path)
+    manifest = json.loads((before / MANIFEST_NAME).read_text())
+    assert manifest["processing_environment"]["opencv"] == cv2.__version__
+    assert len(manifest["processing_environment"]["landmark_model_sha256"]) == 64
+    computations.clear()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(cv2, "__version__", cv2.__version__ + "-other-build")  # another OpenCV
+        assert cache_path_for(dataset, fast_processor, tmp_path) != before
+        prepare_dataset(dataset, fast_processor, tmp_path, num_proc=1, progress=False)
+        assert len(computations) == 2
+
+    # Another landmark model file (same settings otherwise): a copy with one byte changed.
+    computations.clear()
+    other_model = tmp_path / "other_landmarks.dat"
+    other_model.write_bytes(Path(find_landmark_model()).read_bytes()[:-1] + b"\0")
+    assert prepare_module.processing_fingerprint(
+        FMANetImageProcessor(**{**fast_processor.to_dict(), "landmark_model_path": str(other_model)})
+    ) != prepare_module.processing_fingerprint(fast_processor)
+    # And the dlib version (face detection, landmarks).
+    import dlib
+
+    with monkeypatch.context() as patched:
+        patched.setattr(dlib, "__version__", "0.0-test", raising=False)
+        assert cache_path_for(dataset, fast_processor, tmp_path) != before
+    assert cache_path_for(dataset, fast_processor, tmp_path) == before
+    prepare_dataset(dataset, fast_processor, tmp_path, num_proc=1, progress=False)
+    assert computations == []
+
+
+def test_a_damaged_stored_sample_is_recomputed(tiny_synthme, fast_processor, tmp_path, computations):
+    from fmanet_hf.data.prepare import sample_key, sample_store_path
+
+    dataset = load_casme2(tiny_synthme, class_set="megc3", dataset_name="synthme").select([0, 1])
+    first = prepare_dataset(dataset, fast_processor, tmp_path, num_proc=1, progress=False)
+    key = sample_key(dataset[1])
+    stored = sample_store_path(fast_processor, tmp_path) / key[:2] / f"{key}.npz"
+    stored.write_bytes(stored.read_bytes()[:50])
+    computations.clear()
+    again = prepare_dataset(dataset.select([1]), fast_processor, tmp_path, num_proc=1, progress=False)
+    assert len(computations) == 1
+    np.testing.assert_array_equal(again[0]["pixel_values"].numpy(), first[1]["pixel_values"].numpy())
+
+
+def test_a_plain_transformers_trainer_trains_and_predicts_on_the_prepared_dataset(tiny_synthme, fast_processor, tmp_path):
+    # A Hugging Face user: the prepared dataset straight into transformers.Trainer, default collator,
+    # default remove_unused_columns, no package glue.
+    import torch
+    from transformers import AutoModelForImageClassification, Trainer, TrainingArguments
+
+    from fmanet_hf import FMANetConfig
+
+    dataset = load_casme2(tiny_synthme, class_set="megc3", dataset_name="synthme")
+    prepared = prepare_dataset(dataset, fast_processor, tmp_path / "cache", num_proc=1, progress=False)
+    assert prepared.features["labels"].names == ["negative", "positive", "surprise"]
+    assert [int(v) for v in prepared["labels"]] == list(dataset["label_id"])  # the integer target, where transformers looks
+    assert list(prepared["label_name"]) == list(dataset["label"])  # the class names, kept under another name
+    config = FMANetConfig(image_size=32, encoder_hidden_size=8, hidden_sizes=[8, 16], num_groups=4,
+                          id2label=dict(enumerate(prepared.features["labels"].names)))
+    torch.manual_seed(0)
+    model = AutoModelForImageClassification.from_config(config)
+    args = TrainingArguments(output_dir=str(tmp_path / "run"), num_train_epochs=1, per_device_train_batch_size=4,
+                             per_device_eval_batch_size=4, use_cpu=True, report_to="none", seed=0, disable_tqdm=True)
+    trainer = Trainer(model=model, args=args, train_dataset=prepared, eval_dataset=prepared)
+    trainer.train()
+    assert "eval_loss" in trainer.evaluate()
+
+    output = trainer.predict(prepared)  # batches of 4 and 2
+    assert output.label_ids.tolist() == list(dataset["label_id"])
+    logits, attention_map, fusion_weights = output.predictions  # every field per sample
+    assert logits.shape == (6, 3) and attention_map.shape == (6, 1, 16, 16) and fusion_weights.shape == (6, 2, 8)
+    model.eval()
+    with torch.no_grad():
+        by_hand = model(pixel_values=torch.stack([row["pixel_values"] for row in prepared])).logits.numpy()
+    np.testing.assert_allclose(logits, by_hand, atol=1e-5)
+    np.testing.assert_allclose(fusion_weights.sum(axis=1), 1.0, atol=1e-6)

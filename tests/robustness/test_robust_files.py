@@ -18,7 +18,7 @@ from PIL import Image
 
 from fmanet_hf.atomic import atomic_directory, atomic_write_json, remove_stale_temporaries
 from fmanet_hf.data import prepare as prepare_module
-from fmanet_hf.data.prepare import MANIFEST_NAME, cache_path_for, prepare_dataset
+from fmanet_hf.data.prepare import MANIFEST_NAME, SAMPLE_STORE_DIR, cache_path_for, prepare_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,9 +129,9 @@ def counted(monkeypatch):
     calls = []
     original = prepare_module._process_example
 
-    def counting(example, processor):
+    def counting(example, processor, **options):
         calls.append(example["sample_id"])
-        return original(example, processor)
+        return original(example, processor, **options)
 
     monkeypatch.setattr(prepare_module, "_process_example", counting)
     return calls
@@ -173,7 +173,7 @@ def test_a_stale_or_damaged_cache_is_rebuilt(tiny_dataset, processor, counted, t
     if damage != "no-manifest":
         assert any("rebuilding" in r.getMessage() for r in caplog.records)
     assert json.loads((entry / MANIFEST_NAME).read_text())["num_samples"] == 2
-    assert [p.name for p in cache.iterdir()] == [entry.name]  # no temporaries beside the entry
+    assert sorted(p.name for p in cache.iterdir()) == sorted([entry.name, SAMPLE_STORE_DIR])  # no temporaries beside the entry
 
 
 def test_a_dead_preparations_partial_entry_is_swept(tiny_dataset, processor, tmp_path):
@@ -182,4 +182,4 @@ def test_a_dead_preparations_partial_entry_is_swept(tiny_dataset, processor, tmp
     kill_writer_mid_write("folder", entry, tmp_path)  # a killed run's half-built entry
     assert not entry.exists() and len(list(cache.iterdir())) == 1
     prepare_dataset(tiny_dataset, processor, cache, num_proc=1, progress=False)
-    assert [p.name for p in cache.iterdir()] == [entry.name]
+    assert sorted(p.name for p in cache.iterdir()) == sorted([entry.name, SAMPLE_STORE_DIR])

@@ -6,10 +6,21 @@
     <cache_dir>/<dataset fingerprint>-<processor settings fingerprint>/
 
 The dataset fingerprint covers each sample's id, frame paths, indices, label and each
-frame file's size and modification time; the processor fingerprint covers every setting
-that changes its output (`FMANetImageProcessor.settings_fingerprint`). A second call
-with the same data and settings loads the cache and computes nothing; any change gives a
-new cache entry. An entry counts only once its ``fmanet_cache.json`` manifest exists and
+frame file's size and modification time; the processing fingerprint
+(`processing_fingerprint`) covers every setting that changes the processor's output
+(`FMANetImageProcessor.settings_fingerprint`) and what else does: the OpenCV version
+(flow, warps, stabilisation) and, with face alignment, the dlib version and the SHA-256 of
+the landmark model file (`processing_environment`). A second call with the same data and
+settings loads the cache and computes nothing; any change gives a new cache entry.
+
+Under the entries, a per-sample store keeps each sample's arrays on their own:
+
+    <cache_dir>/samples/<processing fingerprint>/<key[:2]>/<key>.npz
+
+keyed by the sample's three frame files (resolved path, size, modification time). A new
+entry (another order, a subset, more samples, a relabelled set) is assembled from the
+store, and only samples it lacks are computed: ``dataset.shuffle()``, ``dataset.select()``
+or a LOSO split of a prepared set cost no flow. An entry counts only once its ``fmanet_cache.json`` manifest exists and
 matches, and the folder is renamed into place only when complete, so an interrupted run
 never leaves an entry a later run trusts.
 
@@ -35,8 +46,11 @@ from ..errors import CacheError, FaceNotFoundError, FMANetError
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: the processing fingerprint covers library versions and the landmark model
 MANIFEST_NAME = "fmanet_cache.json"
+#: Folder of the per-sample store inside a cache folder.
+SAMPLE_STORE_DIR = "samples"
+_LANDMARK_DIGESTS: dict[tuple[str, int, int], str] = {}
 #: Accepted values of ``prepare_dataset(on_face_missing=...)``.
 FACE_MISSING_POLICIES = ("raise", "skip")
 _FACE_FOUND_COLUMN = "_face_found"
@@ -57,10 +71,106 @@ def dataset_fingerprint(dataset) -> str:
     return digest.hexdigest()[:16]
 
 
-def _process_example(example: dict[str, Any], processor, skip_faceless: bool = False) -> dict[str, Any]:
+def _file_sha256(path: str) -> str:
+    """SHA-256 of a file, remembered per (path, size, mtime) for this process (the landmark
+    model is about 100 MB)."""
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _LANDMARK_DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _LANDMARK_DIGESTS[key] = digest.hexdigest()
+    return _LANDMARK_DIGESTS[key]
+
+
+def processing_environment(processor) -> dict[str, str]:
+    """What changes the processor's output besides its settings: ``opencv`` (its version:
+    optical flow, warps, stabilisation) and, with ``align_faces``, ``dlib`` (its version: face
+    detection and landmarks) and ``landmark_model_sha256`` (the 68-point model file used)."""
+    import cv2
+
+    environment = {"opencv": str(cv2.__version__)}
+    if getattr(processor, "align_faces", False):
+        from ..face import find_landmark_model
+
+        try:
+            import dlib
+
+            environment["dlib"] = str(getattr(dlib, "__version__", "unknown"))
+        except ImportError:
+            environment["dlib"] = "not installed"
+        try:
+            environment["landmark_model_sha256"] = _file_sha256(find_landmark_model(processor.landmark_model_path))
+        except (FMANetError, OSError) as error:
+            # The processor will raise its own clear error when it needs the model.
+            environment["landmark_model_sha256"] = f"unavailable: {type(error).__name__}"
+    return environment
+
+
+def processing_fingerprint(processor) -> str:
+    """SHA-256 (16 hex chars) of the processor's output settings, `processing_environment` and
+    the cache format: everything that changes a prepared sample besides its frames."""
+    canonical = json.dumps(
+        {"settings": processor.output_settings(), "environment": processing_environment(processor), "format": CACHE_FORMAT_VERSION},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def sample_key(example: dict[str, Any]) -> str:
+    """SHA-256 (32 hex chars) of a sample's three frame files: resolved path, size, mtime."""
+    digest = hashlib.sha256()
+    for column in ("onset_path", "apex_path", "offset_path"):
+        path = example[column]
+        stat = os.stat(path)
+        digest.update(f"{os.path.realpath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode("utf-8"))
+    return digest.hexdigest()[:32]
+
+
+def _stored_sample(store: Path, key: str):
+    """The arrays stored for ``key`` (``pixel_values``, ``mmcof_values``, ``face_found``), or
+    None when absent or unreadable (a damaged file is recomputed, never trusted)."""
+    import numpy as np
+
+    path = store / key[:2] / f"{key}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in ("pixel_values", "mmcof_values", "face_found")}
+    except Exception as error:  # truncated or foreign file
+        logger.warning("Prepared sample %s is unreadable (%s); recomputing it.", path, error)
+        return None
+
+
+def _store_sample(store: Path, key: str, pixel_values, mmcof_values, face_found: bool) -> None:
+    import io
+
+    import numpy as np
+
+    from ..atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.savez(buffer, pixel_values=pixel_values, mmcof_values=mmcof_values, face_found=np.asarray(face_found))
+    (store / key[:2]).mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(store / key[:2] / f"{key}.npz", buffer.getvalue())
+
+
+def _process_example(example: dict[str, Any], processor, skip_faceless: bool = False, store: str | None = None) -> dict[str, Any]:
     import cv2
     import numpy as np
 
+    key = sample_key(example) if store is not None else None
+    stored = _stored_sample(Path(store), key) if store is not None else None
+    # A stored "no face" is recomputed under on_face_missing="raise", for the processor's own error.
+    if stored is not None and (bool(stored["face_found"]) or skip_faceless):
+        outputs = {"pixel_values": stored["pixel_values"], "mmcof_values": stored["mmcof_values"]}
+        if skip_faceless:
+            outputs[_FACE_FOUND_COLUMN] = bool(stored["face_found"])
+        return outputs
     # One OpenCV thread per worker process: the processes are the parallelism.
     cv2.setNumThreads(1)
     try:
@@ -70,21 +180,32 @@ def _process_example(example: dict[str, Any], processor, skip_faceless: bool = F
             raise
         height, width = processor.size["height"], processor.size["width"]
         # Placeholder rows of the right shape; they are filtered out before caching.
-        return {
+        outputs = {
             "pixel_values": np.zeros((2 * processor.num_channels_per_phase, height, width), np.float32),
             "mmcof_values": np.zeros((3, height, width), np.float32),
             _FACE_FOUND_COLUMN: False,
         }
-    outputs = {"pixel_values": sample.pixel_values, "mmcof_values": sample.mmcof}
-    if skip_faceless:
-        outputs[_FACE_FOUND_COLUMN] = True
+    else:
+        outputs = {"pixel_values": sample.pixel_values, "mmcof_values": sample.mmcof}
+        if skip_faceless:
+            outputs[_FACE_FOUND_COLUMN] = True
+    if store is not None:
+        try:
+            _store_sample(Path(store), key, outputs["pixel_values"], outputs["mmcof_values"], outputs.get(_FACE_FOUND_COLUMN, True))
+        except OSError as error:  # a full disk costs the reuse, not the run
+            logger.warning("Could not store prepared sample %s (%s).", key, error)
     return outputs
+
+
+def sample_store_path(processor, cache_dir: str | os.PathLike) -> Path:
+    """The per-sample store `prepare_dataset` uses for ``processor`` (see the module docstring)."""
+    return Path(cache_dir) / SAMPLE_STORE_DIR / processing_fingerprint(processor)
 
 
 def cache_path_for(dataset, processor, cache_dir: str | os.PathLike, *, on_face_missing: str = "raise") -> Path:
     """Where `prepare_dataset` keeps the inputs of ``dataset`` under ``processor``."""
     suffix = _SKIP_SUFFIX if on_face_missing == "skip" else ""
-    return Path(cache_dir) / f"{dataset_fingerprint(dataset)}-{processor.settings_fingerprint()}{suffix}"
+    return Path(cache_dir) / f"{dataset_fingerprint(dataset)}-{processing_fingerprint(processor)}{suffix}"
 
 
 def skipped_samples(dataset, prepared) -> list[str]:
@@ -145,8 +266,11 @@ def prepare_dataset(
             records them in the cache manifest (``skipped_no_face``).
 
     Returns:
-        The dataset with two more columns, ``pixel_values`` (float32 (2 * C, H, W)) and
-        ``mmcof_values`` (float32 (3, H, W)), in torch format for those two plus ``label_id``.
+        The dataset with its columns plus ``pixel_values`` (float32 (2 * C, H, W)),
+        ``mmcof_values`` (float32 (3, H, W)) and ``labels`` (the integer class, as
+        transformers' ``Trainer`` reads it; ``label_id`` holds the same values), and with the
+        class name renamed from ``label`` to ``label_name``; torch format for the arrays and
+        both integer columns.
     """
     from datasets import Array3D, Features, Value
     from datasets.utils.logging import disable_progress_bar, enable_progress_bar
@@ -182,7 +306,8 @@ def prepare_dataset(
         skip_faceless = on_face_missing == "skip"
         if skip_faceless:
             features[_FACE_FOUND_COLUMN] = Value("bool")
-        prepared, elapsed = _compute(dataset, processor, features, workers, skip_faceless)
+        store = sample_store_path(processor, cache_dir)
+        prepared, elapsed = _compute(dataset, processor, features, workers, skip_faceless, store)
         skipped: list[str] = []
         if skip_faceless:
             skipped = [sid for sid, found in zip(prepared["sample_id"], prepared[_FACE_FOUND_COLUMN]) if not found]
@@ -207,7 +332,7 @@ def prepare_dataset(
     return _with_format(cached)
 
 
-def _compute(dataset, processor, features, workers: int, skip_faceless: bool):
+def _compute(dataset, processor, features, workers: int, skip_faceless: bool, store: Path):
     import cv2
 
     started = time.perf_counter()
@@ -220,7 +345,7 @@ def _compute(dataset, processor, features, workers: int, skip_faceless: bool):
     try:
         prepared = dataset.map(
             _process_example,
-            fn_kwargs={"processor": processor, "skip_faceless": skip_faceless},
+            fn_kwargs={"processor": processor, "skip_faceless": skip_faceless, "store": str(store)},
             features=features,
             num_proc=workers if workers > 1 else None,
             desc=f"Optical flow ({processor.flow_method}, {workers} proc)",
@@ -251,6 +376,7 @@ def _write_cache(path: Path, prepared, processor, elapsed: float, skipped: list[
                     "cache_format_version": CACHE_FORMAT_VERSION,
                     "entry": path.name,
                     "processor_settings": processor.output_settings(),
+                    "processing_environment": processing_environment(processor),
                     "num_samples": len(prepared),
                     "compute_seconds": round(elapsed, 3),
                     "skipped_no_face": skipped,
@@ -261,6 +387,16 @@ def _write_cache(path: Path, prepared, processor, elapsed: float, skipped: list[
 
 
 def _with_format(dataset):
-    columns = [c for c in ("pixel_values", "mmcof_values", "label_id") if c in dataset.column_names]
+    """The prepared dataset as transformers expects it: the integer target in ``labels`` (a
+    ``ClassLabel``, the same values as ``label_id``, which stays), and the class name moved from
+    ``label`` to ``label_name`` (a text column called ``label`` breaks `transformers.Trainer`'s
+    default collator, which reads ``label`` as the target)."""
+    if "label" in dataset.column_names and "label_name" not in dataset.column_names:
+        dataset = dataset.rename_column("label", "label_name")
+    if "label_id" in dataset.column_names and "labels" not in dataset.column_names:
+        dataset = dataset.add_column(
+            "labels", dataset.data.column("label_id").to_pylist(), feature=dataset.features["label_id"]
+        )
+    columns = [c for c in ("pixel_values", "mmcof_values", "label_id", "labels") if c in dataset.column_names]
     dataset.set_format("torch", columns=columns, output_all_columns=True)
     return dataset
