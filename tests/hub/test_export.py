@@ -515,3 +515,24 @@ def test_card_commands_rebuild_a_synthme_2_run_with_its_recipe_and_starting_weig
     for part in ("--epochs 20", "--augment flow", "--ema-decay 0.99", "--init-from PRETRAINED_DIR", "--seed 1"):
         assert part in loso
     assert lines[2].startswith("# PRETRAINED_DIR") and "ab" * 32 in lines[2]
+
+
+def test_cards_switch_off_the_hub_widget_and_list_the_remote_code_dependencies(exported):
+    # A Hub visitor's view of the card: metadata as the Hub reads it, and the install line to copy.
+    import yaml
+    from huggingface_hub import ModelCard
+
+    out, _, _ = exported
+    card = ModelCard.load(out / "README.md")
+    assert card.data.to_dict()["inference"] is False  # the widget cannot send a frame triplet
+    install = next(line for line in card.text.splitlines() if line.startswith("`pip install torch transformers"))
+    for package in ("dlib-bin", "face-recognition-models", "opencv-contrib-python-headless"):
+        assert package in install, package
+    assert 'trust_remote_code=True)\nprint(classify(' in card.text  # the pipeline without the package
+    # A user's own SynthME export is their model, not the package's test fixture.
+    assert "package's tests" not in card.text and "for the tests" not in card.text.lower()
+    for template in sorted((ROOT / "hub_cards").glob("*.md")):
+        text = template.read_text(encoding="utf-8")
+        if not text.startswith("---"):
+            continue  # README.md and common.md are not cards
+        assert yaml.safe_load(text.split("---")[1]).get("inference") is False, template.name

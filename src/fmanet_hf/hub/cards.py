@@ -418,8 +418,18 @@ print(classify(("onset.png", "apex.png", "offset.png")))                     # [
 print(classify("clip.mp4", onset=12, offset=40))                             # 0-based indices; apex estimated
 ```
 
-Without fmanet-hf installed, the remote code in this folder loads the model and processor
-(`trust_remote_code=True`; it needs torch, transformers, OpenCV-contrib and dlib):
+Without fmanet-hf installed, the remote code in this folder runs the same pipeline and loads
+the model and processor (`trust_remote_code=True`). It needs
+`pip install torch transformers pillow opencv-contrib-python-headless dlib-bin face-recognition-models`:
+`dlib-bin` detects the face and `face-recognition-models` ships the 68-landmark model file
+(`shape_predictor_68_face_landmarks.dat`, non-commercial training data, see below).
+
+```python
+from transformers import pipeline
+
+classify = pipeline("micro-expression-recognition", model="{repo}", trust_remote_code=True)
+print(classify(("onset.png", "apex.png", "offset.png")))
+```
 
 ```python
 import torch
