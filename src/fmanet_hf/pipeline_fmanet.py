@@ -366,6 +366,12 @@ class MicroExpressionRecognitionPipeline(Pipeline):
         else:
             frames = (sample["onset"], sample["apex"], sample["offset"])
         motion = self.image_processor.process_triplet(*frames)
+        if getattr(self.image_processor, "align_faces", False):
+            # Frames of faces: is the apex (and offset) the onset's person? (an AmbiguousInputWarning if not)
+            from .frames import load_triplet
+            from .identity import warn_if_not_the_same_person
+
+            warn_if_not_the_same_person(load_triplet(frames), landmark_model_path=self.image_processor.landmark_model_path)
         return {
             "pixel_values": torch.from_numpy(np.ascontiguousarray(motion.pixel_values[None])),
             "motion": motion,
