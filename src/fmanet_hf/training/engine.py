@@ -16,7 +16,6 @@ processes) run it under.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import os
 import time
@@ -27,12 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import FMANetConfigError, FMANetError, LeakageError, TrainingDivergedError
+from ..errors import FMANetConfigError, FMANetError, TrainingDivergedError
 from .collate import PreparedTensors
-from .run_folder import RESULTS_FORMAT_VERSION
 from .augmentation import FlowAugmentation, transform_motion_channels
 from .schedule import CLASS_WEIGHTINGS, TrainingSchedule
 from .seeds import derive_seed, fold_seed
+from .fold_records import fold_record, leaky_best_epoch
 from .weight_averaging import WeightEMA
 
 #: Parameters never weight-decayed: norms, biases and the modules' scalar-like parameters
@@ -406,62 +405,6 @@ def without_transformers_progress_bars() -> Iterator[None]:
 # --------------------------------------------------------------------------------------
 # One fold
 # --------------------------------------------------------------------------------------
-def _fold_record(
-    *,
-    subject: str,
-    fold_index: int,
-    seed_of_fold: int,
-    run_digest: str,
-    data: PreparedTensors,
-    train_indices: np.ndarray,
-    test_indices: np.ndarray,
-    final_probabilities: np.ndarray,
-    log: TrainingLog,
-    epochs: int,
-    leaky: dict[str, Any] | None,
-    seconds: float,
-    world_size: int,
-) -> dict[str, Any]:
-    seen = set(log.optimizer_sample_indices)
-    test_set = set(test_indices.tolist())
-    leaked = sorted(seen & test_set)
-    if leaked:
-        raise LeakageError(
-            f"fold {subject!r}: test samples {[data.sample_ids[i] for i in leaked[:5]]} reached the optimiser. "
-            "This is a bug in the LOSO runner; please report it."
-        )
-    seen_ids = sorted(data.sample_ids[i] for i in seen)
-    return {
-        "format_version": RESULTS_FORMAT_VERSION,
-        "subject": subject,
-        "fold_index": fold_index,
-        "fold_seed": seed_of_fold,
-        "run_config_digest": run_digest,
-        "n_train": int(train_indices.size),
-        "n_test": int(test_indices.size),
-        "scored_epoch": epochs,
-        "test": {
-            "sample_ids": [data.sample_ids[i] for i in test_indices.tolist()],
-            "datasets": [data.datasets[i] for i in test_indices.tolist()],
-            "y_true": [int(data.labels[i]) for i in test_indices.tolist()],
-            "y_pred": [int(row.argmax()) for row in final_probabilities],
-            "probabilities": [[float(p) for p in row] for row in final_probabilities],
-        },
-        "train_loss_per_epoch": [float(v) for v in log.epoch_losses],
-        "optimizer_steps": log.steps,
-        "leak_check": {
-            "optimizer_samples": len(log.optimizer_sample_indices),
-            "optimizer_unique_samples": len(seen),
-            "optimizer_sample_ids_sha256": hashlib.sha256("\n".join(seen_ids).encode("utf-8")).hexdigest()[:16],
-            "test_samples_seen_by_optimizer": 0,
-            "test_predictions_used_for_choices": bool(leaky),
-        },
-        "leaky_best_epoch": leaky,
-        "seconds": round(float(seconds), 3),
-        "world_size": world_size,
-    }
-
-
 def run_fold(
     *,
     subject: str,
@@ -552,19 +495,8 @@ def run_fold(
         predict_probabilities(model, test_pixels, batch_size=eval_batch_size, device=accelerator.device), subject
     )
 
-    leaky = None
-    if record_leaky_best_epoch:
-        correct = [int((p.argmax(axis=1) == test_labels).sum()) for p in per_epoch_probabilities]
-        best_epoch = int(np.argmax(correct)) + 1  # earliest epoch among the best, as `if acc > best` code does
-        best = per_epoch_probabilities[best_epoch - 1]
-        leaky = {
-            "note": "chosen on the TEST subject's accuracy: leaky, for comparison only",
-            "epoch": best_epoch,
-            "y_pred": [int(row.argmax()) for row in best],
-            "probabilities": [[float(p) for p in row] for row in best],
-            "test_accuracy_per_epoch": [c / len(test_ids) for c in correct],
-        }
-    record = _fold_record(
+    leaky = leaky_best_epoch(per_epoch_probabilities, test_labels) if record_leaky_best_epoch else None
+    record = fold_record(
         subject=subject,
         fold_index=fold_index,
         seed_of_fold=seed_of_fold,
