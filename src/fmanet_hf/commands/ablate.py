@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         record_leaky_best_epoch=args.record_leaky_best_epoch,
         fold_parallel=args.fold_parallel,
         fold_workers=args.fold_workers,
+        folds_at_once=args.folds_at_once,
         init_from=args.init_from,
     )
     if accelerator.is_main_process:

@@ -206,6 +206,11 @@ def add_loso_arguments(parser: argparse.ArgumentParser) -> None:
         help="single process: train this many folds at once in worker processes (CPU: cores split between "
         "them, e.g. the number of cores; GPU: they share it). Default 1",
     )
+    group.add_argument(
+        "--folds-at-once", type=ranges.FOLDS_AT_ONCE, default="auto",
+        help="train this many folds (and, in ablate, seeds) as one batched computation; bounds memory. 1: one fold "
+        "after another; 0 or auto (default): as many as fit on a GPU, one at a time on CPU (docs/performance.md)",
+    )
 
 
 __all__ = [

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         print_summary=False,
         accelerator=accelerator,
         fold_workers=args.fold_workers,
+        folds_at_once=args.folds_at_once,
         init_from=args.init_from,
     )
     if accelerator.is_main_process:

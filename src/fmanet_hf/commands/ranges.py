@@ -235,6 +235,8 @@ SEED = integer(0, 2**32 - 1)
 SEEDS = NumberList(SEED)
 #: Training epochs, or ``auto`` (about 120 optimiser steps, from the data's size).
 EPOCHS = integer(1, words=("auto",))
+#: Folds trained as one batched computation (``--folds-at-once``): >= 1, or 0 / ``auto``.
+FOLDS_AT_ONCE = integer(0, words=("auto",))
 #: A peak learning rate: > 0.
 LEARNING_RATE = real(0, exclusive_minimum=True)
 #: A weight decay or an L2 penalty: >= 0.

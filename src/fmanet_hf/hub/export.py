@@ -152,6 +152,9 @@ def reproduction_commands(run_config: dict[str, Any], results: dict[str, Any], p
     fold_workers = results.get("settings", {}).get("fold_workers") or 1
     if fold_workers > 1:  # a fold's float result depends on its thread count
         parts.append(f"--fold-workers {fold_workers}")
+    folds_at_once = results.get("settings", {}).get("folds_at_once") or 1
+    if folds_at_once > 1:  # batched folds draw their dropout masks from their own seeds; the batch sets the rounding
+        parts.append(f"--folds-at-once {folds_at_once}")
     parts += ["--train-final-model", "--cpu" if str(results.get("settings", {}).get("device", "")).startswith("cpu") else "", "--out RUN_DIR"]
     lines.append(" ".join(p for p in parts if p))
     if other:

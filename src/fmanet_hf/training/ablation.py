@@ -30,7 +30,7 @@ from ..atomic import atomic_write_json, atomic_write_text
 from ..configuration_fmanet import ABLATIONS, BASELINE_CONFIGS, FMANetConfig
 from ..errors import FMANetConfigError
 from ..output_paths import checked_output_path, ensure_output_folder
-from .loso import run_loso
+from .loso import run_loso_seeds
 from .model_config import config_to_dict
 from .schedule import TrainingSchedule
 
@@ -115,7 +115,8 @@ def run_ablation(
         progress: progress bars and per-variant summaries.
         accelerator: an ``accelerate.Accelerator`` shared by all variants.
         **loso_kwargs: further `run_loso` arguments (record_leaky_best_epoch,
-            fold_parallel, fold_workers...).
+            fold_parallel, fold_workers, folds_at_once: with fold batching the seeds of a
+            variant are batched together, `run_loso_seeds`).
 
     Returns:
         The ``ablation.json`` dict: ``rows``, one per variant, with ``ablation``,
@@ -167,18 +168,18 @@ def run_ablation(
             if accelerator.is_main_process:
                 atomic_write_json(out / name / "results.json", result)
             continue
-        per_seed[name] = {}
-        for run_seed in seed_list:
-            per_seed[name][run_seed] = run_loso(
-                prepared_dataset,
-                model_config=configs[name],
-                out_dir=run_dir(name, run_seed),
-                schedule=schedule,
-                seed=run_seed,
-                progress=progress,
-                accelerator=accelerator,
-                **loso_kwargs,
-            )
+        # All seeds of a variant in one call: with fold batching their (seed, fold) pairs train together.
+        runs = run_loso_seeds(
+            prepared_dataset,
+            seeds=seed_list,
+            out_dirs=[run_dir(name, run_seed) for run_seed in seed_list],
+            model_config=configs[name],
+            schedule=schedule,
+            progress=progress,
+            accelerator=accelerator,
+            **loso_kwargs,
+        )
+        per_seed[name] = dict(zip(seed_list, runs))
 
     full = per_seed["full"]
     rows = []

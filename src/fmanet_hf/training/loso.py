@@ -357,7 +357,10 @@ def run_loso_seeds(
     # (run, fold index, fold) of every fold this process trains, seed by seed.
     mine = [(run, index, fold) for run in runs for index, fold in (run.pending[rank::world] if not data_parallel else run.pending)]
     at_once = 1
-    if (world == 1 or not data_parallel) and fold_workers == 1 and len(mine) > 1:
+    # Batches are fixed groups of ALL the runs' folds (single process), so their size must not
+    # depend on how many are pending: a resumed run then batches as the uninterrupted one did.
+    batchable_folds = len(folds) * len(runs) if data_parallel else len(mine)
+    if (world == 1 or not data_parallel) and fold_workers == 1 and mine and batchable_folds > 1:
         with torch.random.fork_rng(devices=[]):
             probe_model = model_factory(config)
         obstacle = batching_obstacle(probe_model)
@@ -366,7 +369,7 @@ def run_loso_seeds(
         if not obstacle:
             at_once = resolve_folds_at_once(
                 requested_at_once, device=accelerator.device, model=probe_model,
-                sample=data.pixel_values[:1], batch_size=int(schedule.batch_size), folds=len(mine),
+                sample=data.pixel_values[:1], batch_size=int(schedule.batch_size), folds=batchable_folds,
             )
         del probe_model
     from tqdm.auto import tqdm
