@@ -172,3 +172,33 @@ def test_percentile_and_speedup_helpers():
     assert runner.percentile(values, 95) == 0.5
     assert runner.percentile([2.0], 95) == 2.0
     assert runner.speedup(10.0, 2.0) == 5.0
+
+
+LOSO_SPEED = REPO_ROOT / "benchmarks" / "loso_speed.py"
+
+
+@pytest.mark.slow
+def test_quick_loso_speed_benchmark_runs_every_mode_and_reports_consistent_ratios(tmp_path):
+    """benchmarks/loso_speed.py --quick: every mode trains every fold of every seed, and each
+    speed-up is the quotient of the totals it compares (the times themselves are not checked)."""
+    out = tmp_path / "loso-speed.json"
+    modes = ["per_fold", "fold_workers_2", "batched_all", "batched_2"]
+    completed = subprocess.run(
+        [sys.executable, str(LOSO_SPEED), "--quick", "--seeds", "0,1", "--modes", ",".join(modes), "--json", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["data"]["quick"] is True and result["data"]["subjects"] == 6
+    assert sorted((run["mode"], run["seed"]) for run in result["runs"]) == sorted((m, s) for m in modes for s in (0, 1))
+    for run in result["runs"]:
+        assert run["folds"] == 6 and len(run["y_pred"]) == 18
+        assert math.isfinite(run["seconds"]) and run["seconds"] > 0 and 0.0 <= run["uf1"] <= 1.0
+    assert {run["folds_at_once"] for run in result["runs"] if run["mode"] == "batched_all"} == {6}
+    summary = result["summary"]
+    reference = result["fastest_reference"]
+    assert reference in ("per_fold", "fold_workers_2")
+    assert summary[reference]["seconds_total"] == min(summary[m]["seconds_total"] for m in ("per_fold", "fold_workers_2"))
+    for mode in ("batched_all", "batched_2"):
+        expected = summary[reference]["seconds_total"] / summary[mode]["seconds_total"]
+        assert summary[mode]["speedup_vs_fastest_reference"] == pytest.approx(expected, abs=1e-3), mode
