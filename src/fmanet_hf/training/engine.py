@@ -36,7 +36,7 @@ from .weight_averaging import WeightEMA
 
 #: Parameters never weight-decayed: norms, biases and the modules' scalar-like parameters
 #: (phase-fusion logits, modulation slope/threshold), whose "zero" is not a neutral value.
-_NO_DECAY_NAME_PARTS = ("theta_logits", "log_slope", "threshold")
+NO_DECAY_NAME_PARTS = ("theta_logits", "log_slope", "threshold")
 
 
 def class_weights_for(labels: torch.Tensor, num_classes: int, mode: str) -> torch.Tensor:
@@ -110,7 +110,7 @@ def _optimizer_for(model: torch.nn.Module, schedule: TrainingSchedule) -> torch.
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
-        if parameter.ndim >= 2 and not any(part in name for part in _NO_DECAY_NAME_PARTS):
+        if parameter.ndim >= 2 and not any(part in name for part in NO_DECAY_NAME_PARTS):
             decay.append(parameter)
         else:
             no_decay.append(parameter)

@@ -46,6 +46,7 @@ from .augmentation import FlowAugmentation, transform_motion_channels
 from .collate import PreparedTensors
 from .schedule import TrainingSchedule
 from .seeds import derive_seed
+from .stacked_optimizer import StackedOptimizer, per_model_column
 
 #: Normalisations whose output mixes the samples of a batch, or which keep running statistics.
 _BATCH_COUPLED = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.modules.instancenorm._InstanceNorm)
@@ -59,8 +60,6 @@ CPU_AUTO_FOLDS_AT_ONCE = 1
 #: Share of the accelerator's free memory that "auto" plans to fill.
 AUTO_MEMORY_SHARE = 0.5
 
-_ADAM_BETAS = (0.9, 0.999)
-_ADAM_EPS = 1e-8
 
 
 @dataclass
@@ -165,79 +164,6 @@ class _MemberState:
     weight_sum: float = 0.0
 
 
-def _no_decay(name: str, parameter: torch.Tensor) -> bool:
-    from .engine import _NO_DECAY_NAME_PARTS
-
-    return parameter.ndim < 2 or any(part in name for part in _NO_DECAY_NAME_PARTS)
-
-
-def _column(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
-    """(K,) values as a (K, 1, ..., 1) float32 tensor that broadcasts against ``like`` (K, ...)."""
-    return torch.tensor(values, dtype=torch.float32, device=like.device).view(-1, *([1] * (like.ndim - 1)))
-
-
-class _StackedOptimizer:
-    """AdamW (decoupled decay) or SGD (L2, momentum) on stacked weights, one step count and
-    learning rate per model; the element-wise update of ``torch.optim`` for each model."""
-
-    def __init__(self, trainable: dict[str, torch.Tensor], parameters: dict[str, torch.Tensor], schedule: TrainingSchedule):
-        self.schedule = schedule
-        self.parameters = parameters
-        self.decay = {
-            name: 0.0 if _no_decay(name, tensor[0]) else float(schedule.weight_decay) for name, tensor in trainable.items()
-        }
-        self.first = {name: torch.zeros_like(tensor) for name, tensor in trainable.items()}
-        self.second = (
-            {name: torch.zeros_like(tensor) for name, tensor in trainable.items()} if schedule.optimizer == "adamw" else {}
-        )
-        self.momentum_started: set[str] = set()
-
-    @torch.no_grad()
-    def step(self, grads: dict[str, torch.Tensor], rows: torch.Tensor | None, learning_rates: list[float], steps: list[int]) -> None:
-        """One update of the models ``rows`` (all when None), with their learning rates and
-        1-based step counts (``learning_rates`` and ``steps`` are given for those rows)."""
-        for name, grad in grads.items():
-            parameter = self.parameters[name]
-            first = self.first[name]
-            if rows is not None:
-                grad = grad.index_select(0, rows)
-                parameter_rows, first_rows = parameter.index_select(0, rows), first.index_select(0, rows)
-            else:
-                parameter_rows, first_rows = parameter, first
-            weight_decay = self.decay[name]
-            if self.schedule.optimizer == "adamw":
-                second = self.second[name]
-                second_rows = second.index_select(0, rows) if rows is not None else second
-                beta1, beta2 = _ADAM_BETAS
-                if weight_decay:
-                    parameter_rows.mul_(_column([1.0 - lr * weight_decay for lr in learning_rates], parameter_rows))
-                first_rows.lerp_(grad, 1.0 - beta1)
-                second_rows.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-                step_sizes = [lr / (1.0 - beta1**step) for lr, step in zip(learning_rates, steps)]
-                correction = _column([math.sqrt(1.0 - beta2**step) for step in steps], second_rows)
-                denominator = (second_rows.sqrt() / correction).add_(_ADAM_EPS)
-                parameter_rows.add_((first_rows / denominator) * _column([-s for s in step_sizes], parameter_rows))
-                if rows is not None:
-                    second.index_copy_(0, rows, second_rows)
-            else:
-                if weight_decay:
-                    grad = grad.add(parameter_rows, alpha=weight_decay)
-                momentum = float(self.schedule.momentum)
-                if momentum:
-                    # torch's SGD starts the buffer with the first gradient; every model of a
-                    # batch takes its first step together (they start together).
-                    if name not in self.momentum_started:
-                        first_rows.copy_(grad)
-                        self.momentum_started.add(name)
-                    else:
-                        first_rows.mul_(momentum).add_(grad)
-                    grad = first_rows
-                parameter_rows.add_(grad * _column([-lr for lr in learning_rates], parameter_rows))
-            if rows is not None:
-                parameter.index_copy_(0, rows, parameter_rows)
-                first.index_copy_(0, rows, first_rows)
-
-
 def train_models_batched(
     members: Sequence[BatchMember],
     data: PreparedTensors,
@@ -322,7 +248,7 @@ def train_models_batched(
         augmentation = FlowAugmentation(
             channels_per_phase=int(data.pixel_values.shape[1]) // 2, scale_vectors=bool(data.vectors_in_pixels)
         )
-    optimizer = _StackedOptimizer(trainable, parameters, schedule)
+    optimizer = StackedOptimizer(trainable, parameters, schedule)
     shadow = (
         {name: tensor.clone() for name, tensor in parameters.items() if tensor.dtype.is_floating_point}
         if schedule.ema_decay > 0
@@ -414,8 +340,8 @@ def train_models_batched(
                 for name, average in shadow.items():
                     current = parameters[name] if selected is None else parameters[name].index_select(0, selected)
                     rows_average = average if selected is None else average.index_select(0, selected)
-                    rows_average.mul_(_column(decays, rows_average)).add_(
-                        current.to(average.dtype) * _column([1.0 - d for d in decays], rows_average)
+                    rows_average.mul_(per_model_column(decays, rows_average)).add_(
+                        current.to(average.dtype) * per_model_column([1.0 - d for d in decays], rows_average)
                     )
                     if selected is not None:
                         average.index_copy_(0, selected, rows_average)
