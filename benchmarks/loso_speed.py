@@ -21,7 +21,9 @@ average before and after, and the pooled accuracy / UF1 / UAR of those folds. Mo
   the per-fold loop; on CUDA as many as fit in memory), ``batched_all``: every fold at once.
 
 Modes run interleaved (seed by seed, the order rotated each seed), so a contended machine
-slows each mode alike. ``--every K`` trains every K-th fold only (each still on all the other
+slows each mode alike. Each run also records its CPU time (this process and its fold workers):
+on a machine shared with other jobs the CPU seconds of one-thread modes say what the wall time
+would be on a quiet one (``--threads 1``; two-thread torch under contention burns CPU waiting). ``--every K`` trains every K-th fold only (each still on all the other
 subjects: the same shape of work per fold); the JSON says which folds. The default model has
 dropout 0.3, so the batched folds draw other dropout masks than the per-fold loop: compare
 their pooled metrics with the spread over the seeds.
@@ -33,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,6 +49,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def _load() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished children (fold workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _git_commit() -> str:
@@ -236,11 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         rotation = position % len(modes)
         for mode in modes[rotation:] + modes[:rotation]:
             load_before = _load()
+            cpu_started = _cpu_seconds()
             started = time.perf_counter()
             records, at_once = _train(
                 mode, folds, data=data, config=config, schedule=schedule, seed=seed, device=device, threads=args.threads
             )
             seconds = time.perf_counter() - started
+            cpu_seconds = _cpu_seconds() - cpu_started
             records.sort(key=lambda r: r["fold_index"])
             pooled = pooled_loso_metrics(
                 [{"subject": r["subject"], "y_true": r["test"]["y_true"], "y_pred": r["test"]["y_pred"]} for r in records],
@@ -248,12 +260,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             run = {
                 "mode": mode, "seed": seed, "folds_at_once": at_once, "seconds": round(seconds, 2),
-                "load_before": load_before, "load_after": _load(), "folds": len(records),
+                "cpu_seconds": round(cpu_seconds, 2), "load_before": load_before, "load_after": _load(), "folds": len(records),
                 "accuracy": pooled["accuracy"], "uf1": pooled["uf1"], "uar": pooled["uar"],
                 "y_pred": [p for r in records for p in r["test"]["y_pred"]],
             }
             result["runs"].append(run)
-            print(f"seed {seed} {mode:>16}: {seconds:8.1f} s  UF1 {run['uf1']:.4f}  load {load_before} -> {run['load_after']}",
+            print(f"seed {seed} {mode:>16}: {seconds:8.1f} s wall, {cpu_seconds:8.1f} s CPU  UF1 {run['uf1']:.4f}  load {load_before} -> {run['load_after']}",
                   flush=True)
             write()
 
@@ -263,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         summary[mode] = {
             "seconds_total": round(sum(r["seconds"] for r in runs), 2),
             "seconds_per_seed": [r["seconds"] for r in runs],
+            "cpu_seconds_total": round(sum(r["cpu_seconds"] for r in runs), 2),
             "uf1_mean": statistics.fmean(r["uf1"] for r in runs),
             "uf1_std": statistics.stdev(r["uf1"] for r in runs) if len(runs) > 1 else 0.0,
             "uf1_per_seed": [r["uf1"] for r in runs],
@@ -274,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         if fastest_reference and mode.startswith("batched"):
             summary[mode]["speedup_vs_fastest_reference"] = round(
                 summary[fastest_reference]["seconds_total"] / summary[mode]["seconds_total"], 3
+            )
+            summary[mode]["cpu_ratio_vs_fastest_reference"] = round(
+                summary[fastest_reference]["cpu_seconds_total"] / max(summary[mode]["cpu_seconds_total"], 1e-9), 3
             )
     result["summary"] = summary
     result["fastest_reference"] = fastest_reference

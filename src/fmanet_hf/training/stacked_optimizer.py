@@ -54,6 +54,18 @@ class StackedOptimizer:
     def step(self, grads: dict[str, torch.Tensor], rows: torch.Tensor | None, learning_rates: list[float], steps: list[int]) -> None:
         """One update of the models ``rows`` (all when None), with their learning rates and
         1-based step counts (``learning_rates`` and ``steps`` are given for those rows)."""
+        device = next(iter(self.parameters.values())).device
+        # The per-model factors, sent to the device once per step (not once per tensor).
+        factors = {"negative_lr": [-lr for lr in learning_rates]}
+        for weight_decay in set(self.decay.values()):
+            factors[f"decay {weight_decay}"] = [1.0 - lr * weight_decay for lr in learning_rates]
+        if self.schedule.optimizer == "adamw":
+            beta1, beta2 = _ADAM_BETAS
+            factors["negative_step_size"] = [-lr / (1.0 - beta1**step) for lr, step in zip(learning_rates, steps)]
+            factors["correction"] = [math.sqrt(1.0 - beta2**step) for step in steps]
+        names = list(factors)
+        table = torch.tensor([factors[name] for name in names], dtype=torch.float32).to(device)
+        vectors = dict(zip(names, table))
         for name, grad in grads.items():
             parameter = self.parameters[name]
             first = self.first[name]
@@ -62,19 +74,21 @@ class StackedOptimizer:
                 parameter_rows, first_rows = parameter.index_select(0, rows), first.index_select(0, rows)
             else:
                 parameter_rows, first_rows = parameter, first
+
+            def column(key: str) -> torch.Tensor:
+                return vectors[key].view(-1, *([1] * (parameter_rows.ndim - 1)))
+
             weight_decay = self.decay[name]
             if self.schedule.optimizer == "adamw":
                 second = self.second[name]
                 second_rows = second.index_select(0, rows) if rows is not None else second
                 beta1, beta2 = _ADAM_BETAS
                 if weight_decay:
-                    parameter_rows.mul_(per_model_column([1.0 - lr * weight_decay for lr in learning_rates], parameter_rows))
+                    parameter_rows.mul_(column(f"decay {weight_decay}"))
                 first_rows.lerp_(grad, 1.0 - beta1)
                 second_rows.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-                step_sizes = [lr / (1.0 - beta1**step) for lr, step in zip(learning_rates, steps)]
-                correction = per_model_column([math.sqrt(1.0 - beta2**step) for step in steps], second_rows)
-                denominator = (second_rows.sqrt() / correction).add_(_ADAM_EPS)
-                parameter_rows.add_((first_rows / denominator) * per_model_column([-s for s in step_sizes], parameter_rows))
+                denominator = (second_rows.sqrt() / column("correction")).add_(_ADAM_EPS)
+                parameter_rows.add_((first_rows / denominator) * column("negative_step_size"))
                 if rows is not None:
                     second.index_copy_(0, rows, second_rows)
             else:
@@ -90,7 +104,7 @@ class StackedOptimizer:
                     else:
                         first_rows.mul_(momentum).add_(grad)
                     grad = first_rows
-                parameter_rows.add_(grad * per_model_column([-lr for lr in learning_rates], parameter_rows))
+                parameter_rows.add_(grad * column("negative_lr"))
             if rows is not None:
                 parameter.index_copy_(0, rows, parameter_rows)
                 first.index_copy_(0, rows, first_rows)
