@@ -346,6 +346,11 @@ def _compute(dataset, processor, features, workers: int, skip_faceless: bool, st
         prepared = dataset.map(
             _process_example,
             fn_kwargs={"processor": processor, "skip_faceless": skip_faceless, "store": str(store)},
+            # datasets would hash fn_kwargs, store path included; the result depends on the data and
+            # the processing only, so the saved entry is the same wherever the cache folder lives.
+            new_fingerprint=hashlib.sha256(
+                f"{dataset._fingerprint}:{store.name}:{skip_faceless}".encode("utf-8")
+            ).hexdigest()[:16],
             features=features,
             num_proc=workers if workers > 1 else None,
             desc=f"Optical flow ({processor.flow_method}, {workers} proc)",
