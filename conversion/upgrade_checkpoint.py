@@ -18,13 +18,20 @@ Format history:
   it; it is defined so that the mechanism is exercised by a test): processor keys
   ``flow_algorithm``, ``output_size`` (an int), ``theta``; config keys ``fusion_theta``,
   ``attention``, ``modulation``; fusion weights named ``fmanet.fusion.theta``; no version key.
-- **1** (current, fmanet-hf 0.1): ``flow_method``, ``size`` {"height", "width"},
+- **1** (fmanet-hf 0.1): ``flow_method``, ``size`` {"height", "width"},
   ``mmcof_theta``; ``fusion_init_theta``, ``use_motion_attention``,
   ``use_magnitude_modulation``; ``fmanet.phase_fusion.theta_logits``;
   ``processor_format_version: 1``.
+- **2** (current): new processor settings ``face_detection_max_side``,
+  ``stabilization_iterations``, ``stabilization_epsilon``, and new defaults for a
+  processor created without them (full-resolution DIS flow, detection on a 320 px copy,
+  ECC within 5 iterations). The upgrade writes format 1's values out (``None``, 60,
+  1e-5, and ``flow_method: "tvl1"`` where the key was missing), so an upgraded folder
+  computes exactly what it computed before. A format-1 folder also loads as it is: the
+  processor gives missing settings the values of the format the folder declares.
 
-To add format 2: bump ``PROCESSOR_FORMAT_VERSION`` in ``image_processing_fmanet.py``, add
-``UPGRADES[1]`` here, and a test that upgrades a folder written in format 1.
+To add format 3: bump ``PROCESSOR_FORMAT_VERSION`` in ``image_processing_fmanet.py``, add
+``UPGRADES[2]`` here, and a test that upgrades a folder written in format 2.
 
 Usage::
 
@@ -86,6 +93,23 @@ def _size_from_int(processor: dict) -> dict:
     return processor
 
 
+# Format 1's values of the settings format 2 added or whose default it changed (frozen here:
+# an upgrade step must not follow later changes of the package's defaults).
+FORMAT_1_VALUES = {
+    "flow_method": "tvl1",
+    "face_detection_max_side": None,
+    "stabilization_iterations": 60,
+    "stabilization_epsilon": 1e-5,
+}
+
+
+def _write_out_format_1_values(processor: dict) -> dict:
+    """Format 2 changed defaults: make format 1's implicit values explicit."""
+    for key, value in FORMAT_1_VALUES.items():
+        processor.setdefault(key, value)
+    return processor
+
+
 UPGRADES: dict[int, FormatStep] = {
     0: FormatStep(
         from_version=0,
@@ -94,6 +118,11 @@ UPGRADES: dict[int, FormatStep] = {
         config_renames={"fusion_theta": "fusion_init_theta", "attention": "use_motion_attention", "modulation": "use_magnitude_modulation"},
         processor_transform=_size_from_int,
         weight_renames=((r"^fmanet\.fusion\.theta$", "fmanet.phase_fusion.theta_logits"),),
+    ),
+    1: FormatStep(
+        from_version=1,
+        description="format 1's values of the settings format 2 added or re-defaulted written out (output unchanged)",
+        processor_transform=_write_out_format_1_values,
     ),
 }
 

@@ -135,7 +135,8 @@ def test_flow_params_option_selects_opencv_tvl1_or_json(tmp_path):
     args = argparse.Namespace(flow_method=None, flow_params=flow_params_argument("opencv"))
     processor = FMANetImageProcessor(**processor_overrides(args))
     assert processor.flow_params == OPENCV_TVL1_PARAMS
-    assert FMANetImageProcessor().flow_params == DEFAULT_FLOW_PARAMS["tvl1"] != OPENCV_TVL1_PARAMS
+    assert processor.flow_method == "tvl1"  # `--flow-params opencv` alone implies TV-L1
+    assert FMANetImageProcessor(flow_method="tvl1").flow_params == DEFAULT_FLOW_PARAMS["tvl1"] != OPENCV_TVL1_PARAMS
     # OpenCV's defaults as written in its documentation of DualTVL1OpticalFlow_create.
     assert (OPENCV_TVL1_PARAMS["nscales"], OPENCV_TVL1_PARAMS["warps"], OPENCV_TVL1_PARAMS["inner_iterations"],
             OPENCV_TVL1_PARAMS["outer_iterations"], OPENCV_TVL1_PARAMS["epsilon"]) == (5, 5, 30, 10, 0.01)

@@ -238,7 +238,7 @@ def test_upgrade_version0_folder_reproduces_the_model(tmp_path):
     with pytest.raises(FMANetConfigError, match=r"'flow_algorithm', 'output_size', 'theta'.*pre-release format 0.*upgrade_checkpoint.py"):
         FMANetImageProcessor.from_pretrained(folder)
     report = upgrade.upgrade_folder(folder, tmp_path / "v1")
-    assert (report.from_version, report.to_version) == (0, 1)
+    assert (report.from_version, report.to_version) == (0, 2)
     assert "model.safetensors: fmanet.fusion.theta -> fmanet.phase_fusion.theta_logits" in report.changes
     upgraded = FMANetForImageClassification.from_pretrained(tmp_path / "v1", use_safetensors=True).eval()
     with torch.no_grad():
@@ -261,7 +261,15 @@ def test_version_table_is_complete_and_dict_upgrade_is_pure():
     assert sorted(upgrade.UPGRADES) == list(range(PROCESSOR_FORMAT_VERSION))
     old_processor = {"flow_algorithm": "dis", "output_size": 48}
     config, processor, renames, log = upgrade.upgrade_dicts({"attention": False}, old_processor, ["fmanet.fusion.theta", "x"])
-    assert processor == {"flow_method": "dis", "size": {"height": 48, "width": 48}, "processor_format_version": 1}
+    assert processor == {
+        "flow_method": "dis",
+        "size": {"height": 48, "width": 48},
+        # format 2's new settings, at the values format 1 always used
+        "face_detection_max_side": None,
+        "stabilization_iterations": 60,
+        "stabilization_epsilon": 1e-5,
+        "processor_format_version": 2,
+    }
     assert config == {"use_motion_attention": False}
     assert renames == {"fmanet.fusion.theta": "fmanet.phase_fusion.theta_logits"}
     assert old_processor == {"flow_algorithm": "dis", "output_size": 48}  # inputs untouched

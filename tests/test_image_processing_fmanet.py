@@ -153,6 +153,7 @@ def test_tvl1_flow_with_opencv_params_equals_opencv_default_tvl1_on_8_bit_frames
         stabilization="none",
         flow_margin_fraction=0.0,
         intensity_matching="none",
+        flow_method="tvl1",
         flow_params=OPENCV_TVL1_PARAMS,
     )
     sample = processor.process_triplet(onset, apex, onset)
@@ -184,6 +185,106 @@ def test_default_tvl1_budget_is_as_accurate_as_opencv_defaults_on_8_bit_frames(a
     )
     assert epe(package_default) <= epe(research_code) + 0.005, (epe(package_default), epe(research_code))
     assert epe(package_default) < 0.1 * max(1.0, peak_px)
+
+
+@pytest.mark.parametrize("peak_px", [0.5, 1.0, 2.0])
+def test_default_dis_is_as_accurate_as_opencv_default_tvl1_on_8_bit_frames(astronaut_gray, peak_px):
+    """The processor's default flow since format 2 (full-resolution DIS) must not lose accuracy
+    against what research code runs, OpenCV's default TV-L1 on 8-bit frames, on local motion
+    of a real face: the module's brow/mouth bumps, exact forward flow by fixed point."""
+    onset = np.ascontiguousarray(astronaut_gray[FACE_WINDOW]).astype(np.float32)
+    height, width = onset.shape
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    du, dv = (peak_px * d for d in displacement(x, y))
+    apex = cv2.remap(onset, (x - du).astype(np.float32), (y - dv).astype(np.float32), cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    fu, fv = du, dv
+    for _ in range(30):
+        fu, fv = (peak_px * d for d in displacement(x + fu, y + fv))
+    region = np.hypot(du, dv) > 0.3 * peak_px
+
+    def epe(flow):
+        return float(np.hypot(flow[..., 0] - fu, flow[..., 1] - fv)[region].mean())
+
+    assert FMANetImageProcessor().flow_method == "dis"
+    package_default = compute_optical_flow(onset, apex, "dis")
+    research_code = cv2.optflow.DualTVL1OpticalFlow_create().calc(
+        np.rint(onset).astype(np.uint8), np.rint(np.clip(apex, 0, 255)).astype(np.uint8), None
+    )
+    assert epe(package_default) <= epe(research_code) + 0.005, (epe(package_default), epe(research_code))
+    # OpenCV's medium preset stops a pyramid level above the full resolution: much coarser.
+    medium_preset = compute_optical_flow(onset, apex, "dis", {"finest_scale": None, "patch_size": None, "patch_stride": None,
+                                                              "gradient_descent_iterations": None, "variational_refinement_iterations": None})
+    if peak_px >= 1.0:
+        assert epe(medium_preset) > 1.5 * epe(package_default)
+
+
+# ------------------------------------------------------------------ format versions
+FORMAT_2_SETTINGS = ("flow_method", "face_detection_max_side", "stabilization_iterations", "stabilization_epsilon")
+
+
+def test_a_format_1_config_keeps_format_1_settings_and_a_new_processor_gets_format_2():
+    format_1 = FMANetImageProcessor.from_dict({"processor_format_version": 1, "align_faces": False, "crop_size": 48})
+    assert [getattr(format_1, key) for key in FORMAT_2_SETTINGS] == ["tvl1", None, 60, 1e-5]
+    assert format_1.flow_params["nscales"] == 3  # the package's TV-L1 budget, as format 1 saved it
+    new = FMANetImageProcessor()
+    assert new.processor_format_version == 2
+    assert [getattr(new, key) for key in FORMAT_2_SETTINGS] == ["dis", 320, 5, 1e-4]
+    assert new.flow_params["finest_scale"] == 0
+    # Written out on save, None included, so the folder never depends on defaults again.
+    saved = FMANetImageProcessor(face_detection_max_side=None).to_dict()
+    assert saved["face_detection_max_side"] is None and saved["stabilization_iterations"] == 5
+
+
+def test_the_bundled_format_1_processor_gives_the_same_input_as_the_same_settings_written_out(tmp_path):
+    """Upgrading a format-1 folder (conversion/upgrade_checkpoint.py writes format 1's values
+    out) must not change a single output value."""
+    from fmanet_hf.pretrained import BUNDLED_MODEL_DIR
+
+    settings = json.loads((BUNDLED_MODEL_DIR / "preprocessor_config.json").read_text())
+    assert settings["processor_format_version"] == 1 and not set(FORMAT_2_SETTINGS[1:]) & set(settings)
+    written_out = {**settings, "face_detection_max_side": None, "stabilization_iterations": 60,
+                   "stabilization_epsilon": 1e-5, "processor_format_version": 2}
+    frames = smooth_triplet(size=64)
+    as_saved, upgraded = (
+        FMANetImageProcessor.from_dict({**s, "align_faces": False})(*frames)["pixel_values"] for s in (settings, written_out)
+    )
+    np.testing.assert_array_equal(as_saved, upgraded)
+
+
+# ------------------------------------------------------------------ face detection on a downscaled copy
+@pytest.fixture(scope="module")
+def large_astronaut(astronaut_gray):
+    """The astronaut at 768 x 768 (x 1.5): a frame bigger than the default detection side."""
+    return cv2.resize(astronaut_gray, (768, 768), interpolation=cv2.INTER_CUBIC)
+
+
+def test_detection_on_a_downscaled_copy_gives_full_resolution_landmarks(large_astronaut):
+    from fmanet_hf.face import LEFT_EYE, RIGHT_EYE, detect_face
+
+    full = detect_face(large_astronaut)
+    fast = detect_face(large_astronaut, detection_max_side=320)
+    # The box comes back in full-frame pixels (dlib boxes of one face differ by ~15 % between scales).
+    assert abs((fast.box[2] - fast.box[0]) - (full.box[2] - full.box[0])) < 0.25 * (full.box[2] - full.box[0])
+    # The landmarks are predicted at full resolution from that box: within a few pixels of
+    # those of the full-resolution search, on a face about 300 px wide.
+    assert float(np.abs(fast.landmarks - full.landmarks).mean()) < 3.0
+    for eye in (LEFT_EYE, RIGHT_EYE):
+        assert np.hypot(*(fast.landmarks[eye].mean(0) - full.landmarks[eye].mean(0))) < 4.0
+
+
+def test_a_face_too_small_for_the_downscaled_copy_is_still_found(astronaut_gray):
+    """A 1600 px frame with a ~100 px face: at 320 px the face is ~20 px, below dlib's
+    80 px window, so the full-resolution search must run and find it, as without the option."""
+    from fmanet_hf.face import detect_face
+
+    face = cv2.resize(astronaut_gray[20:276, 96:352], (128, 128), interpolation=cv2.INTER_AREA)
+    canvas = np.full((1200, 1600), 120, np.uint8)
+    canvas[500:628, 700:828] = face
+    full = detect_face(canvas)
+    fallback = detect_face(canvas, detection_max_side=320)
+    assert fallback.box == full.box
+    np.testing.assert_array_equal(fallback.landmarks, full.landmarks)
+    assert 700 <= fallback.landmarks[:, 0].min() and fallback.landmarks[:, 0].max() <= 828
 
 
 # ------------------------------------------------------------------ ACCEPTANCE 2
@@ -467,6 +568,14 @@ def test_keywords_of_other_processors_name_the_right_one(fast_processor, tmp_pat
 
 
 # ------------------------------------------------------------------ input types
+def test_a_grey_frame_stored_as_rgb_gives_its_grey_levels_exactly():
+    from fmanet_hf.frames import to_gray_float
+
+    grey = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    np.testing.assert_array_equal(to_gray_float(np.dstack([grey, grey, grey])), grey.astype(np.float32))
+    np.testing.assert_array_equal(to_gray_float(np.dstack([grey, grey, grey, np.full_like(grey, 7)])), grey.astype(np.float32))
+
+
 def test_grey_conversion_uses_the_601_luma_weights():
     rng = np.random.default_rng(6)
     rgb = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
@@ -645,6 +754,9 @@ def test_crop_size_none_survives_save_and_load(tmp_path):
         {"mmcof_theta": [0.5, 0.5]},
         {"flow_margin_fraction": 0.0},
         {"intensity_matching": "none"},
+        {"face_detection_max_side": None},
+        {"stabilization_iterations": 60},
+        {"stabilization_epsilon": 1e-5},
     ],
     ids=lambda change: next(iter(change)),
 )

@@ -3,14 +3,20 @@
 Pipeline for one sample (every setting below is saved in ``preprocessor_config.json``):
 
 1. frames -> grey float32 [0, 255] (``frames.py``): paths, PIL images or numpy arrays.
-2. alignment (``face.py``): with ``align_faces``, dlib finds 68 landmarks on the ONSET
-   frame; one eye-based similarity transform crops all three frames to
+2. alignment (``face.py``): with ``align_faces``, dlib finds the face on the ONSET frame
+   (first on a copy scaled to ``face_detection_max_side``) and its 68 landmarks at full
+   resolution; one eye-based similarity transform crops all three frames to
    ``crop_size`` x ``crop_size``. Without it, frames are scaled to ``crop_size`` (or kept
    as they are when ``crop_size`` is None).
 3. stabilisation: apex and offset are registered to the onset crop (``"euclidean"`` or
-   ``"translation"`` ECC, or ``"none"``) to remove rigid head motion.
-4. flow (``flow.py``): onset->apex and apex->offset with ``flow_method`` (TV-L1 default,
-   DIS, Farneback), in pixels of the crop.
+   ``"translation"`` ECC within ``stabilization_iterations`` / ``stabilization_epsilon``,
+   or ``"none"``) to remove rigid head motion.
+4. flow (``flow.py``): onset->apex and apex->offset with ``flow_method`` (full-resolution
+   DIS default since format 2; TV-L1, the field's standard and format 1's default;
+   Farneback), in pixels of the crop.
+
+Settings a saved config of an older format lacks take that format's values
+(``_FORMAT_DEFAULTS``), so a saved processor keeps computing what it computed.
 5. channels (``mmcof.py``): per phase (u, v, M[, strain]), area-resized to ``size``, then
    normalised (``flow_normalization``).
 6. ``pixel_values`` (B, 2 * C, H, W) float32 = [phase 1 channels, phase 2 channels];
@@ -48,7 +54,27 @@ from .flow import FLOW_METHODS, compute_optical_flow, resolve_flow_params
 from .frames import INTENSITY_MATCHING_MODES, load_triplet, match_intensity
 from .mmcof import NORMALIZATION_MODES, compute_mmcof, normalize_dual_phase, phase_channels, resize_channels
 
-PROCESSOR_FORMAT_VERSION = 1
+PROCESSOR_FORMAT_VERSION = 2
+
+# Settings whose default changed with the format version. A saved preprocessor_config.json
+# of an older format that lacks one of them keeps the value that format always used, so a
+# saved processor (the bundled model's included) computes exactly what it computed before;
+# a processor created now gets the current defaults. Why each changed: docs/design-notes.md
+# ("Preprocessing speed, format 2") and docs/performance.md.
+_FORMAT_DEFAULTS: dict[int, dict[str, Any]] = {
+    1: {
+        "flow_method": "tvl1",
+        "face_detection_max_side": None,
+        "stabilization_iterations": 60,
+        "stabilization_epsilon": 1e-5,
+    },
+    2: {
+        "flow_method": "dis",
+        "face_detection_max_side": 320,
+        "stabilization_iterations": 5,
+        "stabilization_epsilon": 1e-4,
+    },
+}
 
 # Settings that change what the processor outputs; everything in a cache key comes from here.
 _OUTPUT_SETTINGS = (
@@ -57,7 +83,10 @@ _OUTPUT_SETTINGS = (
     "interocular_fraction",
     "eye_line_height",
     "face_detector_upsample",
+    "face_detection_max_side",
     "stabilization",
+    "stabilization_iterations",
+    "stabilization_epsilon",
     "flow_margin_fraction",
     "intensity_matching",
     "flow_method",
@@ -213,8 +242,18 @@ class FMANetImageProcessor(BaseImageProcessor):
             Height of the eye line from the top, as a fraction of `crop_size`.
         face_detector_upsample (`list[int]`, defaults to `[0, 1, 2]`):
             dlib HOG upsampling levels tried in turn before giving up.
+        face_detection_max_side (`int` or `None`, defaults to 320):
+            The onset frame is first searched for a face on a copy scaled down to this longer
+            side (pixels); the 68 landmarks are then found on the full-resolution frame. Only
+            if that finds nothing does the full-resolution search run. `None`: full resolution
+            only (format 1's behaviour, the default of a saved format-1 config).
         stabilization (`str`, defaults to `"euclidean"`):
             Head-motion removal for apex/offset: `"none"`, `"translation"` or `"euclidean"`.
+        stabilization_iterations (`int`, defaults to 5):
+            Most ECC iterations of the head-motion fit (format 1: 60).
+        stabilization_epsilon (`float`, defaults to 1e-4):
+            The ECC fit stops once an iteration raises the correlation coefficient by less
+            than this (format 1: 1e-5).
         flow_margin_fraction (`float`, defaults to 0.125):
             Extra context around the crop (fraction of its side, each side) that the flow is
             computed on and then trimmed away, so solver border artefacts never reach the output.
@@ -222,8 +261,9 @@ class FMANetImageProcessor(BaseImageProcessor):
             `"mean_std"`: give apex and offset the onset's mean and standard deviation over
             the rigid face regions before the flow (brightness drift otherwise becomes flow);
             `"none"`.
-        flow_method (`str`, defaults to `"tvl1"`):
-            `"tvl1"`, `"dis"` or `"farneback"`.
+        flow_method (`str`, defaults to `"dis"`):
+            `"dis"` (full-resolution DIS, the default since format 2), `"tvl1"` (the field's
+            standard, format 1's default) or `"farneback"`.
         flow_params (`dict`, *optional*):
             Overrides of the method's parameters (see `fmanet_hf.flow.DEFAULT_FLOW_PARAMS`);
             the resolved full set is what gets saved.
@@ -268,10 +308,13 @@ class FMANetImageProcessor(BaseImageProcessor):
         interocular_fraction: float = 0.33,
         eye_line_height: float = 0.37,
         face_detector_upsample: Sequence[int] = (0, 1, 2),
+        face_detection_max_side: int | None | str = "format_default",
         stabilization: str = "euclidean",
+        stabilization_iterations: int | None = None,
+        stabilization_epsilon: float | None = None,
         flow_margin_fraction: float = 0.125,
         intensity_matching: str = "mean_std",
-        flow_method: str = "tvl1",
+        flow_method: str | None = None,
         flow_params: dict[str, Any] | None = None,
         size: dict[str, int] | None = None,
         include_optical_strain: bool = False,
@@ -289,16 +332,39 @@ class FMANetImageProcessor(BaseImageProcessor):
     ):
         _refuse_unknown_settings(kwargs, "")
         super().__init__(**kwargs)
+        self.processor_format_version = int(processor_format_version)
+        # A setting left out takes the default of the format the config was written in.
+        format_defaults = _FORMAT_DEFAULTS.get(self.processor_format_version, _FORMAT_DEFAULTS[PROCESSOR_FORMAT_VERSION])
+        if face_detection_max_side == "format_default":
+            face_detection_max_side = format_defaults["face_detection_max_side"]
+        if stabilization_iterations is None:
+            stabilization_iterations = format_defaults["stabilization_iterations"]
+        if stabilization_epsilon is None:
+            stabilization_epsilon = format_defaults["stabilization_epsilon"]
+        method_given = flow_method is not None
+        if flow_method is None:
+            flow_method = format_defaults["flow_method"]
         self.align_faces = bool(align_faces)
         self.crop_size = None if crop_size is None else crop_size
         self.interocular_fraction = float(interocular_fraction)
         self.eye_line_height = float(eye_line_height)
         self.face_detector_upsample = [int(u) for u in face_detector_upsample]
+        self.face_detection_max_side = face_detection_max_side
         self.stabilization = stabilization
+        self.stabilization_iterations = stabilization_iterations
+        self.stabilization_epsilon = stabilization_epsilon
         self.flow_margin_fraction = float(flow_margin_fraction)
         self.intensity_matching = intensity_matching
         self.flow_method = flow_method
-        self.flow_params = resolve_flow_params(flow_method, flow_params) if flow_method in FLOW_METHODS else flow_params
+        try:
+            self.flow_params = resolve_flow_params(flow_method, flow_params) if flow_method in FLOW_METHODS else flow_params
+        except FMANetConfigError as error:
+            if not method_given:
+                raise FMANetConfigError(
+                    f"{error} No flow_method was given, and the default is {flow_method!r} since processor format "
+                    f"{self.processor_format_version}: pass flow_method='tvl1' with TV-L1 parameters."
+                ) from None
+            raise
         self.size = dict(size) if size is not None else {"height": 64, "width": 64}
         self.include_optical_strain = bool(include_optical_strain)
         self.flow_normalization = flow_normalization
@@ -310,7 +376,6 @@ class FMANetImageProcessor(BaseImageProcessor):
         self.mmcof_modulation_sharpness = float(mmcof_modulation_sharpness)
         self.mmcof_reverse_offset_phase = bool(mmcof_reverse_offset_phase)
         self.landmark_model_path = landmark_model_path
-        self.processor_format_version = int(processor_format_version)
         self.validate_settings()
 
     @classmethod
@@ -352,6 +417,15 @@ class FMANetImageProcessor(BaseImageProcessor):
             fail("interocular_fraction must be in [0.05, 0.9] and eye_line_height in [0.05, 0.95].")
         if not self.face_detector_upsample or any(u < 0 or u > 4 for u in self.face_detector_upsample):
             fail(f"face_detector_upsample must be a non-empty list of levels in [0, 4], got {self.face_detector_upsample}.")
+        side = self.face_detection_max_side
+        if side is not None and (isinstance(side, bool) or not isinstance(side, int) or not 80 <= side <= 8192):
+            fail(f"face_detection_max_side must be None or an integer in [80, 8192] (pixels), got {side!r}.")
+        iterations = self.stabilization_iterations
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or not 1 <= iterations <= 1000:
+            fail(f"stabilization_iterations must be an integer in [1, 1000], got {iterations!r}.")
+        epsilon = self.stabilization_epsilon
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0.0 <= epsilon <= 0.1:
+            fail(f"stabilization_epsilon must be a number in [0, 0.1], got {epsilon!r}.")
         if not 0.0 <= self.flow_margin_fraction <= 0.5:
             fail(f"flow_margin_fraction must be in [0, 0.5], got {self.flow_margin_fraction}.")
         if not self.normalization_floor_px > 0:
@@ -363,6 +437,11 @@ class FMANetImageProcessor(BaseImageProcessor):
             fail(f"mmcof_theta must be two non-negative weights, not both 0; got {theta}.")
         if not self.mmcof_modulation_sharpness > 0 or not 0 <= self.mmcof_modulation_threshold <= 1:
             fail("mmcof_modulation_sharpness must be > 0 and mmcof_modulation_threshold in [0, 1].")
+        if self.processor_format_version < 1:
+            fail(
+                f"processor_format_version {self.processor_format_version} predates format 1; convert the folder with "
+                "conversion/upgrade_checkpoint.py."
+            )
         if self.processor_format_version > PROCESSOR_FORMAT_VERSION:
             fail(
                 f"this preprocessor_config.json was written by a newer fmanet-hf (format "
@@ -402,7 +481,10 @@ class FMANetImageProcessor(BaseImageProcessor):
         landmarks, num_faces = None, 0
         if self.align_faces:
             detection = detect_face(
-                onset_gray, upsample_schedule=tuple(self.face_detector_upsample), landmark_model_path=self.landmark_model_path
+                onset_gray,
+                upsample_schedule=tuple(self.face_detector_upsample),
+                landmark_model_path=self.landmark_model_path,
+                detection_max_side=self.face_detection_max_side,
             )
             onset_transform = eye_similarity_transform(
                 detection.landmarks, self.crop_size, self.interocular_fraction, self.eye_line_height
@@ -431,7 +513,13 @@ class FMANetImageProcessor(BaseImageProcessor):
         crops = [onset_crop]
         for moving in (apex_gray, offset_gray):
             transform = stabilize_to_reference(
-                onset_crop, moving, padded_transforms[0], self.stabilization, mask=stabilization_mask
+                onset_crop,
+                moving,
+                padded_transforms[0],
+                self.stabilization,
+                mask=stabilization_mask,
+                iterations=self.stabilization_iterations,
+                epsilon=self.stabilization_epsilon,
             )
             padded_transforms.append(transform)
             crops.append(warp_frame(moving, transform, padded_height, padded_width))

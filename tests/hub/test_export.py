@@ -128,7 +128,8 @@ def test_card_parses_and_its_metrics_are_the_results(exported):
     assert "pooled LOSO, final epoch" in text and "someone/fmanet-tiny-synthme" in text
     assert f"{results['uf1']:.4f}" in text and "${" not in text
     # The reconstructed command states the run's real schedule.
-    assert "fmanet-hf loso --dataset synthme --root DATA_DIR --flow-method dis --size 32" in text
+    # (DIS is the default flow since processor format 2, so no --flow-method.)
+    assert "fmanet-hf loso --dataset synthme --root DATA_DIR --size 32" in text
     assert "--epochs 2 --batch-size 4 --lr 0.003" in text and "--set=hidden_sizes=[8,16]" in text
 
 
@@ -482,12 +483,12 @@ def test_card_command_names_opencv_tvl1_params_with_the_flag():
 
     run_config = {"checked": {"schedule": {"epochs": 15, "batch_size": 16}, "seed": 0, "model_config": {}}}
     results = {"settings": {"device": "cpu"}}
-    opencv = FMANetImageProcessor(flow_params=OPENCV_TVL1_PARAMS).output_settings()
+    opencv = FMANetImageProcessor(flow_method="tvl1", flow_params=OPENCV_TVL1_PARAMS).output_settings()
     command = reproduction_commands(run_config, results, opencv, "synthme", None)
-    assert "--flow-params opencv" in command and "PROCESSOR_DIR" not in command
+    assert "--flow-method tvl1 --flow-params opencv" in command and "PROCESSOR_DIR" not in command
     default = reproduction_commands(run_config, results, FMANetImageProcessor().output_settings(), "synthme", None)
     assert "--flow-params" not in default and "PROCESSOR_DIR" not in default
-    other = FMANetImageProcessor(flow_params={"nscales": 4}).output_settings()
+    other = FMANetImageProcessor(flow_method="tvl1", flow_params={"nscales": 4}).output_settings()
     assert "--processor PROCESSOR_DIR" in reproduction_commands(run_config, results, other, "synthme", None)
     # Fold workers change a fold's thread count, hence its float result: the command names them.
     workers = {"settings": {"device": "cpu", "fold_workers": 2}}

@@ -51,12 +51,19 @@ def test_impossible_model_config(settings, words):
         ({"stabilization": "affine"}, ["stabilization", "affine"]),
         ({"normalization_percentile": 0.0}, ["normalization_percentile"]),
         ({"processor_format_version": 99}, ["newer fmanet-hf", "upgrade"]),
-        ({"flow_params": {"outer_iterations": 10**9}}, ["outer_iterations", "[1, 300]", "default is 2"]),
-        ({"flow_params": {"tau": float("nan")}}, ["tau", "nan"]),
+        ({"flow_method": "tvl1", "flow_params": {"outer_iterations": 10**9}}, ["outer_iterations", "[1, 300]", "default is 2"]),
+        ({"flow_method": "tvl1", "flow_params": {"tau": float("nan")}}, ["tau", "nan"]),
         ({"flow_method": "farneback", "flow_params": {"levels": "3"}}, ["levels", "integer"]),
+        ({"flow_params": {"patch_stride": 10**6}}, ["patch_stride", "[1, 64]"]),
+        ({"face_detection_max_side": 12}, ["face_detection_max_side", "[80, 8192]"]),
+        ({"face_detection_max_side": 320.5}, ["face_detection_max_side", "integer"]),
+        ({"stabilization_iterations": 0}, ["stabilization_iterations", "[1, 1000]"]),
+        ({"stabilization_epsilon": float("nan")}, ["stabilization_epsilon", "nan"]),
+        ({"processor_format_version": 0}, ["processor_format_version", "upgrade_checkpoint"]),
     ],
     ids=["unknown-flow-method", "negative-size", "huge-crop", "unknown-stabilization", "zero-percentile", "future-format",
-         "billion-iterations", "nan-step", "text-levels"],
+         "billion-iterations", "nan-step", "text-levels", "huge-dis-stride", "tiny-detection-side", "float-detection-side",
+         "zero-ecc-iterations", "nan-ecc-epsilon", "format-0"],
 )
 def test_impossible_processor_config(settings, words):
     with pytest.raises(FMANetConfigError) as excinfo:
@@ -130,9 +137,14 @@ def test_parameter_estimate_matches_the_built_model():
     [
         ({"size": {"height": 10**6, "width": 10**6}}, ["size", "1024"]),
         ({"crop_size": 10**6}, ["crop_size", "2048"]),
-        ({"flow_params": {**FMANetImageProcessor().flow_params, "nscales": 10**4}}, ["nscales", "[1, 10]"]),
+        (
+            {"flow_method": "tvl1", "flow_params": {**FMANetImageProcessor(flow_method="tvl1").flow_params, "nscales": 10**4}},
+            ["nscales", "[1, 10]"],
+        ),
+        ({"flow_params": {**FMANetImageProcessor().flow_params, "gradient_descent_iterations": 10**6}}, ["gradient_descent_iterations", "[1, 1000]"]),
+        ({"stabilization_iterations": 10**9}, ["stabilization_iterations", "[1, 1000]"]),
     ],
-    ids=["huge-output", "huge-crop", "huge-pyramid"],
+    ids=["huge-output", "huge-crop", "huge-pyramid", "huge-dis-descent", "billion-ecc-iterations"],
 )
 def test_a_strangers_processor_folder_with_absurd_settings(tmp_path, change, words):
     FMANetImageProcessor().save_pretrained(tmp_path)

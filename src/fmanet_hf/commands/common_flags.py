@@ -92,11 +92,16 @@ def flow_params_argument(text: str) -> dict[str, Any]:
 
 def processor_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """FMANetImageProcessor arguments of ``--flow-method`` and ``--flow-params``."""
+    from ..flow import OPENCV_TVL1_PARAMS
+
     overrides: dict[str, Any] = {}
     if getattr(args, "flow_method", None):
         overrides["flow_method"] = args.flow_method
     if getattr(args, "flow_params", None):
         overrides["flow_params"] = args.flow_params
+        # `--flow-params opencv` names TV-L1 parameters; the default method is DIS since format 2.
+        if "flow_method" not in overrides and args.flow_params == OPENCV_TVL1_PARAMS:
+            overrides["flow_method"] = "tvl1"
     return overrides
 
 
@@ -112,10 +117,10 @@ def add_dataset_arguments(parser: Any) -> None:
 
 def add_flow_arguments(parser: Any) -> None:
     """``--flow-method`` and ``--flow-params`` (see `processor_overrides`)."""
-    parser.add_argument("--flow-method", choices=FLOW_METHODS, help="optical flow (default: tvl1)")
+    parser.add_argument("--flow-method", choices=FLOW_METHODS, help="optical flow (default: dis, full resolution; tvl1 is the field's standard)")
     parser.add_argument(
         "--flow-params", type=flow_params_argument,
-        help="'opencv' (OpenCV's own TV-L1 defaults, as in published pipelines) or a JSON object of flow-solver settings",
+        help="'opencv' (OpenCV's own TV-L1 defaults, as in published pipelines; implies --flow-method tvl1) or a JSON object of flow-solver settings",
     )
 
 

@@ -87,7 +87,7 @@ def reproduction_commands(run_config: dict[str, Any], results: dict[str, Any], p
     """The commands that reproduce the run, rebuilt from run_config.json (and the SynthME manifest):
     the ``synth`` line for SynthME data, then ``loso`` with the processor, schedule, recipe,
     ``--init-from`` and model settings that differ from the defaults (one command per line)."""
-    from ..flow import OPENCV_TVL1_PARAMS
+    from ..flow import FLOW_METHODS, OPENCV_TVL1_PARAMS
     from ..image_processing_fmanet import FMANetImageProcessor
 
     checked = run_config.get("checked", {})
@@ -117,8 +117,11 @@ def reproduction_commands(run_config: dict[str, Any], results: dict[str, Any], p
     if processor_settings.get("size") != defaults["size"]:
         parts.append(f"--size {processor_settings['size']['height']}")
     other = sorted(k for k in defaults if k not in ("flow_method", "flow_params", "size") and processor_settings.get(k) != defaults[k])
-    if processor_settings.get("flow_method") == defaults["flow_method"] and processor_settings.get("flow_params") != defaults["flow_params"]:
-        if processor_settings.get("flow_method") == "tvl1" and processor_settings.get("flow_params") == OPENCV_TVL1_PARAMS:
+    method = processor_settings.get("flow_method")
+    # `--flow-method M` alone gives M's default parameters: compare with those.
+    method_defaults = FMANetImageProcessor(flow_method=method).output_settings() if method in FLOW_METHODS else defaults
+    if processor_settings.get("flow_params") != method_defaults["flow_params"]:
+        if method == "tvl1" and processor_settings.get("flow_params") == OPENCV_TVL1_PARAMS:
             parts.append("--flow-params opencv")
         else:
             other.append("flow_params")

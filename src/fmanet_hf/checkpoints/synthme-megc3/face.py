@@ -113,6 +113,7 @@ def detect_face(
     *,
     upsample_schedule: tuple[int, ...] = (0, 1, 2),
     landmark_model_path: str | os.PathLike | None = None,
+    detection_max_side: int | None = None,
 ) -> FaceDetection:
     """Detect the largest face and its 68 landmarks in a grey image.
 
@@ -120,10 +121,18 @@ def detect_face(
     another, so every level in ``upsample_schedule`` is tried in turn, then the same on a
     histogram-equalised copy, before giving up.
 
+    The detector's cost grows with the image's area, while the landmarks need the full
+    resolution. With ``detection_max_side``, a frame whose longer side exceeds it is first
+    searched on a copy scaled down to that side (upsampling 0 only); a face found there
+    has its box scaled back and its 68 landmarks predicted on the FULL-resolution frame
+    (the refinement). Only if that finds nothing does the full-resolution schedule run.
+
     Args:
         gray: (H, W) grey image, uint8 or float in [0, 255].
         upsample_schedule: dlib upsampling levels to try, in order.
         landmark_model_path: optional explicit path of the .dat model.
+        detection_max_side: longer side (pixels) of the downscaled copy searched first, or
+            None to search the full-resolution frame only.
 
     Raises:
         FaceNotFoundError: no face at any level.
@@ -131,19 +140,38 @@ def detect_face(
     """
     detector, predictor = _load_dlib_models(find_landmark_model(landmark_model_path))
     image_u8 = np.ascontiguousarray(np.clip(np.rint(gray), 0, 255).astype(np.uint8))
-    tries = [image_u8, cv2.equalizeHist(image_u8)]
-    for candidate in tries:
-        for upsample in upsample_schedule:
+    height, width = image_u8.shape
+    # (image searched, upsampling levels, (x, y) factors from its pixels to the full frame's)
+    tries: list[tuple[np.ndarray, tuple[int, ...], tuple[float, float]]] = []
+    if detection_max_side is not None and max(height, width) > detection_max_side:
+        factor = max(height, width) / float(detection_max_side)
+        small_size = (max(1, int(round(width / factor))), max(1, int(round(height / factor))))
+        small = cv2.resize(image_u8, small_size, interpolation=cv2.INTER_AREA)
+        tries.append((small, (0,), (width / small_size[0], height / small_size[1])))
+    full_scale = (1.0, 1.0)
+    tries += [(image_u8, tuple(upsample_schedule), full_scale), (cv2.equalizeHist(image_u8), tuple(upsample_schedule), full_scale)]
+    for candidate, schedule, factor in tries:
+        for upsample in schedule:
             rectangles = list(detector(candidate, int(upsample)))
             if not rectangles:
                 continue
             largest = max(rectangles, key=lambda r: r.width() * r.height())
             if len(rectangles) > 1:
                 logger.info("Found %d faces; using the largest (%dx%d px).", len(rectangles), largest.width(), largest.height())
+            if factor != full_scale:
+                # dlib boxes are inclusive pixel ranges; scale their edges, not their corners' centres.
+                import dlib
+
+                (fx, fy) = factor
+                largest = dlib.rectangle(
+                    int(round(largest.left() * fx)),
+                    int(round(largest.top() * fy)),
+                    int(round((largest.right() + 1) * fx)) - 1,
+                    int(round((largest.bottom() + 1) * fy)) - 1,
+                )
             shape = predictor(image_u8, largest)
             landmarks = np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float32)
             box = (largest.left(), largest.top(), largest.right(), largest.bottom())
-            height, width = image_u8.shape
             if box[0] < 0 or box[1] < 0 or box[2] >= width or box[3] >= height:
                 # Still usable, but part of the crop will be repeated edge pixels, not face.
                 logger.warning(

@@ -141,7 +141,12 @@ def to_gray_float(frame: Any, name: str = "frame") -> np.ndarray:
             f"The {name} frame is an {_describe(array)}; expected (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA."
         )
 
-    if array.dtype == np.bool_:
+    if array.dtype == np.uint8 and array.ndim == 3:
+        # The common case (a decoded RGB/RGBA frame): the luma sum below reads the uint8
+        # channels directly. uint8 -> float32 is exact, so this equals converting the whole
+        # (H, W, 3) array first, bit for bit, without its 3-channel float copy.
+        pass
+    elif array.dtype == np.bool_:
         array = array.astype(np.float32) * 255.0
     elif array.dtype == np.uint8:
         array = array.astype(np.float32)
@@ -182,7 +187,13 @@ def to_gray_float(frame: Any, name: str = "frame") -> np.ndarray:
     else:
         raise InvalidFrameError(f"The {name} frame has unsupported dtype {array.dtype}; use uint8, uint16 or float.")
 
-    if array.ndim == 3:
+    if array.ndim == 3 and np.array_equal(array[:, :, 0], array[:, :, 1]) and np.array_equal(array[:, :, 1], array[:, :, 2]):
+        # A grey image stored as RGB (video decoders, many JPEG writers): its grey levels
+        # exactly. The weighted sum below gives them only to float rounding (the weights'
+        # float32 sum is not exactly 1), and a flow solver that quantises its input to 8 bits
+        # (DIS) would turn that last-bit difference into a different flow.
+        array = np.ascontiguousarray(array[:, :, 0], dtype=np.float32)
+    elif array.ndim == 3:
         # RGBA: transparency carries no motion; drop alpha rather than compositing on a colour.
         # Element-wise, not `@`: a matrix product picks its summation kernel by memory
         # layout, so RGB and the RGB channels of RGBA differed in the last float bit.
