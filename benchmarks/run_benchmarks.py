@@ -7,11 +7,17 @@
 Sections (each one entry of the JSON, each with the load average before and after it):
 
 - ``flow_accuracy``: endpoint error (EPE, px) and solver time of each optical-flow setting
-  on known warps of a real face (scikit-image's astronaut at 320 x 320).
+  on known warps of a real face (scikit-image's astronaut at 320 x 320), at the crop's
+  and at the model's resolution, clean and with noise.
+- ``clip_stages``: CPU time per stage (decode, face, ECC, flow, rest, model) of one
+  640 x 480 clip, the bundled model's processor against a processor created now.
+- ``per_clip``: preprocessing per sample, one process and one thread each, the reference
+  and the package's processors taking turns sample by sample.
 - ``preprocessing``: the reference pipeline (``reference_pipeline.py``) over every sample
   of ``--data`` vs ``prepare_dataset`` cold (all cores, 1 core), cached, and with the
   other flow methods.
-- ``latency``: one clip of three 640 x 480 frames -> label, p50/p95 over repetitions.
+- ``latency``: one clip of three 640 x 480 frames -> label, p50/p95 over repetitions, one
+  thread, the pipelines interleaved.
 - ``model``: parameters, FLOPs, forward and training-step throughput, eager vs
   ``torch.compile``.
 - ``loso``: ``run_loso`` with the ``fmanet-hf loso`` defaults vs the reference LOSO,
@@ -47,9 +53,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FORMAT_VERSION = 1
-SECTIONS = ("flow_accuracy", "preprocessing", "latency", "model", "loso")
+SECTIONS = ("flow_accuracy", "clip_stages", "per_clip", "preprocessing", "latency", "model", "loso")
 MARKER_START = "<!-- bench:start -->"
 MARKER_END = "<!-- bench:end -->"
+
+
+def markers(block: str | None) -> tuple[str, str]:
+    """The start and end markers of a report block: the default one, or a named one
+    (``<!-- bench:NAME:start -->``) so that a run of some sections need not erase another
+    run's figures."""
+    if not block:
+        return MARKER_START, MARKER_END
+    return f"<!-- bench:{block}:start -->", f"<!-- bench:{block}:end -->"
 
 
 # --------------------------------------------------------------------------------------
@@ -266,8 +281,49 @@ def flow_test_cases() -> list[dict[str, Any]]:
     return cases
 
 
-def flow_solvers() -> list[tuple[str, str, Callable[[Any, Any], Any]]]:
-    """(row name, description, function(onset float32, apex float32) -> flow)."""
+# The model sees the flow at half the crop's resolution (crop 128 -> input 64).
+MODEL_RESOLUTION_FACTOR = 2
+FLOW_NOISE_SIGMA = 2.0  # grey levels of the noisy copies (independent per frame, seeded)
+FLOW_NOISE_SEED = 0
+
+
+def downsample(image, factor: int = MODEL_RESOLUTION_FACTOR):
+    """Area-average an (H, W) array by an integer factor (what INTER_AREA does)."""
+    import cv2
+    import numpy as np
+
+    height, width = image.shape[:2]
+    return cv2.resize(np.asarray(image, dtype=np.float32), (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+
+
+def flow_at_model_resolution(flow, factor: int = MODEL_RESOLUTION_FACTOR):
+    """A crop-resolution (H, W, 2) flow area-averaged to the model's resolution, in ITS pixels."""
+    import numpy as np
+
+    return np.dstack([downsample(flow[..., 0], factor), downsample(flow[..., 1], factor)]) / factor
+
+
+def noisy_flow_cases(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same warps with independent Gaussian noise (sigma FLOW_NOISE_SIGMA) on each frame, seeded."""
+    import numpy as np
+
+    rng = np.random.default_rng(FLOW_NOISE_SEED)
+    noisy = []
+    for case in cases:
+        copy = dict(case)
+        for key in ("onset", "apex"):
+            copy[key] = np.clip(case[key] + rng.normal(0.0, FLOW_NOISE_SIGMA, case[key].shape), 0, 255).astype(np.float32)
+        noisy.append(copy)
+    return noisy
+
+
+def flow_solvers() -> list[tuple[str, str, Callable[[Any, Any], Any], int]]:
+    """(row name, description, function(onset float32, apex float32) -> flow, resolution factor).
+
+    A factor of 1 means the solver returns the flow at the frames' resolution in their
+    pixels; 2 means it works on frames area-downsampled to the model's resolution and
+    returns the flow there, in those pixels.
+    """
     import numpy as np
 
     import reference_pipeline
@@ -276,13 +332,45 @@ def flow_solvers() -> list[tuple[str, str, Callable[[Any, Any], Any]]]:
     def as_uint8(frame):
         return np.rint(np.clip(frame, 0, 255)).astype(np.uint8)
 
+    def at_model_resolution(method: str, params=None):
+        return lambda a, b: compute_optical_flow(downsample(a), downsample(b), method, params)
+
+    dis_medium_preset = {"finest_scale": None, "patch_size": None, "patch_stride": None,
+                         "gradient_descent_iterations": None, "variational_refinement_iterations": None}
     return [
-        ("reference", "OpenCV default TV-L1 on uint8 frames (research code)", lambda a, b: reference_pipeline.tvl1_flow_uint8(as_uint8(a), as_uint8(b))),
-        ("tvl1_default", "package default TV-L1 (DEFAULT_FLOW_PARAMS) on float frames", lambda a, b: compute_optical_flow(a, b, "tvl1")),
-        ("tvl1_opencv_params", "TV-L1 with OPENCV_TVL1_PARAMS on float frames", lambda a, b: compute_optical_flow(a, b, "tvl1", OPENCV_TVL1_PARAMS)),
-        ("dis", "DIS (package default: medium preset)", lambda a, b: compute_optical_flow(a, b, "dis")),
-        ("farneback", "Farneback (package defaults)", lambda a, b: compute_optical_flow(a, b, "farneback")),
+        ("reference", "OpenCV default TV-L1 on uint8 frames (research code)", lambda a, b: reference_pipeline.tvl1_flow_uint8(as_uint8(a), as_uint8(b)), 1),
+        ("dis", "package DIS default (full resolution; the processor's default since format 2)", lambda a, b: compute_optical_flow(a, b, "dis"), 1),
+        ("tvl1_default", "package TV-L1 default (DEFAULT_FLOW_PARAMS; format 1's default) on float frames", lambda a, b: compute_optical_flow(a, b, "tvl1"), 1),
+        ("tvl1_opencv_params", "TV-L1 with OPENCV_TVL1_PARAMS on float frames", lambda a, b: compute_optical_flow(a, b, "tvl1", OPENCV_TVL1_PARAMS), 1),
+        ("dis_medium_preset", "DIS, OpenCV's medium preset as it is (the package's DIS default before format 2)", lambda a, b: compute_optical_flow(a, b, "dis", dis_medium_preset), 1),
+        ("farneback", "Farneback (package defaults)", lambda a, b: compute_optical_flow(a, b, "farneback"), 1),
+        ("tvl1_at_model_resolution", "package TV-L1 default on frames downsampled to the model's resolution", at_model_resolution("tvl1"), MODEL_RESOLUTION_FACTOR),
+        ("dis_at_model_resolution", "package DIS default on frames downsampled to the model's resolution", at_model_resolution("dis"), MODEL_RESOLUTION_FACTOR),
     ]
+
+
+def endpoint_errors(flow, case: dict[str, Any], factor: int) -> tuple[float, float]:
+    """(EPE at the crop's resolution, EPE at the model's resolution) of one solver's flow, px.
+
+    The model-resolution EPE compares with the exact flow area-downsampled (in model
+    pixels), over the downsampled region; a flow computed at the model's resolution
+    (``factor`` 2) is compared there directly and upsampled (bilinear, x2) for the crop EPE.
+    """
+    import cv2
+    import numpy as np
+
+    exact_crop = np.dstack([case["flow_u"], case["flow_v"]]).astype(np.float32)
+    exact_model = flow_at_model_resolution(exact_crop)
+    region_model = downsample(case["region"].astype(np.float32)) > 0.5
+    if factor == 1:
+        flow_crop, flow_model = flow, flow_at_model_resolution(flow)
+    else:
+        height, width = exact_crop.shape[:2]
+        flow_model = flow
+        flow_crop = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * factor
+    crop_error = np.hypot(*(flow_crop - exact_crop).transpose(2, 0, 1))[case["region"]]
+    model_error = np.hypot(*(flow_model - exact_model).transpose(2, 0, 1))[region_model]
+    return float(crop_error.mean()), float(model_error.mean())
 
 
 def section_flow_accuracy(ctx: Context) -> dict[str, Any]:
@@ -292,33 +380,48 @@ def section_flow_accuracy(ctx: Context) -> dict[str, Any]:
 
     reps = 1 if ctx.quick else ctx.args.flow_reps
     cases = flow_test_cases()
+    noisy_cases = noisy_flow_cases(cases)
     previous_threads = cv2.getNumThreads()
     # One thread: solver cost, not how well a solver spreads over this machine's cores.
     cv2.setNumThreads(1)
     rows = []
     try:
-        for name, description, solve in flow_solvers():
-            epe, case_seconds = {}, {}
-            for case in cases:
+        for name, description, solve, factor in flow_solvers():
+            epe, epe_model, epe_noisy, epe_noisy_model, case_seconds = {}, {}, {}, {}, {}
+            for case, noisy in zip(cases, noisy_cases):
                 times = []
                 for _ in range(reps):
                     flow, seconds = timed(lambda: solve(case["onset"], case["apex"]))
                     times.append(seconds)
-                error = np.hypot(flow[..., 0] - case["flow_u"], flow[..., 1] - case["flow_v"])[case["region"]]
-                epe[case["name"]] = float(error.mean())
+                epe[case["name"]], epe_model[case["name"]] = endpoint_errors(flow, case, factor)
+                epe_noisy[case["name"]], epe_noisy_model[case["name"]] = endpoint_errors(solve(noisy["onset"], noisy["apex"]), noisy, factor)
                 case_seconds[case["name"]] = statistics.median(times)
             rows.append(
                 {
                     "name": name,
                     "description": description,
+                    "resolution_factor": factor,
                     "epe_px": epe,
                     "mean_epe_px": float(np.mean(list(epe.values()))),
+                    "epe_model_resolution_px": epe_model,
+                    "mean_epe_model_resolution_px": float(np.mean(list(epe_model.values()))),
+                    "epe_noisy_px": epe_noisy,
+                    "mean_epe_noisy_px": float(np.mean(list(epe_noisy.values()))),
+                    "epe_noisy_model_resolution_px": epe_noisy_model,
+                    "mean_epe_noisy_model_resolution_px": float(np.mean(list(epe_noisy_model.values()))),
                     "seconds_per_case": case_seconds,
                     "time_s": float(sum(case_seconds.values())),
                 }
             )
     finally:
         cv2.setNumThreads(previous_threads)
+    reference_row = rows[0]
+    for row in rows:
+        # Case by case against the reference: at or below its error (the issue's criterion).
+        row["cases_at_or_below_reference"] = {
+            key: sum(row[key][c] <= reference_row[key][c] for c in row[key])
+            for key in ("epe_px", "epe_model_resolution_px", "epe_noisy_px", "epe_noisy_model_resolution_px")
+        }
     reference_time = rows[0]["time_s"]
     for row in rows:
         row["speedup_vs_reference"] = speedup(reference_time, row["time_s"])
@@ -327,7 +430,10 @@ def section_flow_accuracy(ctx: Context) -> dict[str, Any]:
             "Known warps of scikit-image's astronaut (grey, 320x320, 170x170 window around the face): Gaussian "
             f"bumps (sigma {FLOW_SIGMA:g} px) moving the brows up and the mouth down with peak 0.5/1/2 px, and "
             "uniform shifts of 0.3/0.72 px along (2, 1). EPE = mean endpoint error (px) against the exact forward "
-            "flow, over |d| > 0.3 peak (bumps) or all pixels (shifts)."
+            "flow, over |d| > 0.3 peak (bumps) or all pixels (shifts). Model resolution: flows and the exact flow "
+            f"area-averaged by {MODEL_RESOLUTION_FACTOR} (the crop-to-input factor of the processor), in the model's "
+            f"pixels. Noisy: the same warps with independent Gaussian noise (sigma {FLOW_NOISE_SIGMA:g} grey levels) "
+            "on each frame."
         ),
         "time_basis": "total solver seconds over the 5 cases (median of repetitions per case), cv2.setNumThreads(1)",
         "repetitions": reps,
@@ -389,7 +495,7 @@ def section_preprocessing(ctx: Context) -> dict[str, Any]:
     for name, processor in (
         ("package_dis", FMANetImageProcessor(flow_method="dis")),
         ("package_farneback", FMANetImageProcessor(flow_method="farneback")),
-        ("package_tvl1_opencv_params", FMANetImageProcessor(flow_params=OPENCV_TVL1_PARAMS)),
+        ("package_tvl1_opencv_params", FMANetImageProcessor(flow_method="tvl1", flow_params=OPENCV_TVL1_PARAMS)),
     ):
         rows.append(prepare(name, f"prepare_dataset, {name[8:]}, cold cache, all cores, {subset_note}", processor, subset, None, folder / name))
     reference_time = rows[0]["time_s"]
@@ -430,17 +536,39 @@ def make_vga_clip(ctx: Context) -> list[str]:
     return paths
 
 
-def section_latency(ctx: Context) -> dict[str, Any]:
-    """End-to-end seconds from three 640 x 480 frame files to a label, p50/p95."""
+class OneThread:
+    """Context: torch and OpenCV limited to one thread (the clip figures' basis), restored after."""
+
+    def __enter__(self):
+        import cv2
+        import torch
+
+        self.previous = (torch.get_num_threads(), cv2.getNumThreads())
+        torch.set_num_threads(1)
+        cv2.setNumThreads(1)
+        return self
+
+    def __exit__(self, *exc_info):
+        import cv2
+        import torch
+
+        torch.set_num_threads(self.previous[0])
+        cv2.setNumThreads(self.previous[1])
+
+
+def clip_pipelines(ctx: Context, paths: list[str]) -> tuple[Any, list[tuple[str, str, Callable[[], str]]], bool]:
+    """(model, [(row name, description, classify the clip -> label)], bundled model trained?).
+
+    The rows: the reference pipeline, the bundled model's saved processor (format 1
+    settings: TV-L1, full-resolution detection, ECC 60 iterations), and a processor created
+    now (format 2 defaults), each followed by the bundled model's forward pass.
+    """
     import torch
 
     import reference_pipeline
     from fmanet_hf import FMANetImageProcessor
     from fmanet_hf.pretrained import load_default_model
 
-    reps = 3 if ctx.quick and ctx.args.latency_reps is None else (ctx.args.latency_reps or 20)
-    warmups = 1 if ctx.quick else 2
-    paths = make_vga_clip(ctx)
     model, bundled_processor, trained = load_default_model()
 
     def classify_with(processor) -> Callable[[], str]:
@@ -458,31 +586,49 @@ def section_latency(ctx: Context) -> dict[str, Any]:
             logits = model(pixel_values=pixel_values).logits
         return model.config.id2label[int(logits.argmax(-1)[0])]
 
-    candidates = [
+    return model, [
         ("reference", "reference pipeline + bundled model forward", classify_reference),
-        ("package_default", "FMANetImageProcessor() defaults + bundled model", classify_with(FMANetImageProcessor())),
-        ("package_bundled_processor", "bundled checkpoint's saved processor (OpenCV TV-L1 parameters) + bundled model", classify_with(bundled_processor)),
-    ]
-    rows = []
-    for name, description, run in candidates:
+        ("package_bundled_processor", "bundled checkpoint's saved processor (format 1: TV-L1, full-frame detection, ECC 60 it.) + bundled model", classify_with(bundled_processor)),
+        ("package_default", "FMANetImageProcessor() defaults (format 2: full-resolution DIS, detection at 320 px, ECC 5 it.) + bundled model", classify_with(FMANetImageProcessor())),
+    ], trained
+
+
+def section_latency(ctx: Context) -> dict[str, Any]:
+    """End-to-end seconds from three 640 x 480 frame files to a label, p50/p95, one thread.
+
+    The pipelines take turns repetition by repetition (reference, bundled, default,
+    reference, ...), so a change of the machine's load hits all of them alike.
+    """
+    reps = 3 if ctx.quick and ctx.args.latency_reps is None else (ctx.args.latency_reps or 20)
+    warmups = 1 if ctx.quick else 2
+    paths = make_vga_clip(ctx)
+    with OneThread():
+        _, candidates, trained = clip_pipelines(ctx, paths)
+        latencies: dict[str, list[float]] = {name: [] for name, _, _ in candidates}
+        labels: dict[str, set[str]] = {name: set() for name, _, _ in candidates}
+        loads = []
         for _ in range(warmups):
-            run()
-        latencies, labels = [], set()
+            for _, _, run in candidates:
+                run()
         for _ in range(reps):
-            label, seconds = timed(run)
-            latencies.append(seconds)
-            labels.add(label)
-        p50 = percentile(latencies, 50)
+            loads.append(load_average()[:1])
+            for name, _, run in candidates:
+                label, seconds = timed(run)
+                latencies[name].append(seconds)
+                labels[name].add(label)
+    rows = []
+    for name, description, _ in candidates:
+        p50 = percentile(latencies[name], 50)
         log(f"latency {name}: p50 {p50 * 1000:.0f} ms")
         rows.append(
             {
                 "name": name,
                 "description": description,
                 "p50_s": p50,
-                "p95_s": percentile(latencies, 95),
-                "mean_s": statistics.fmean(latencies),
-                "latencies_s": latencies,
-                "labels": sorted(labels),
+                "p95_s": percentile(latencies[name], 95),
+                "mean_s": statistics.fmean(latencies[name]),
+                "latencies_s": latencies[name],
+                "labels": sorted(labels[name]),
                 "time_s": p50,
             }
         )
@@ -490,12 +636,168 @@ def section_latency(ctx: Context) -> dict[str, Any]:
     for entry in rows:
         entry["speedup_vs_reference"] = speedup(reference_time, entry["time_s"])
     return {
-        "description": "One clip (3 JPEG frames, 640x480, given as file paths) -> label, torch.no_grad, default threads.",
-        "time_basis": "p50 seconds per clip",
+        "description": (
+            "One clip (3 JPEG frames, 640x480, given as file paths) -> label, torch.no_grad, ONE thread "
+            "(torch.set_num_threads(1), cv2.setNumThreads(1)), the pipelines interleaved repetition by repetition."
+        ),
+        "time_basis": "p50 wall seconds per clip",
         "repetitions": reps,
         "warmups": warmups,
+        "one_minute_load_per_round": [x[0] for x in loads if x],
         "bundled_model_trained": trained,
         "frames": [os.path.relpath(p, ctx.run_dir) for p in paths],
+        "reference_time_s": reference_time,
+        "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# clip_stages
+# --------------------------------------------------------------------------------------
+# The processor's building blocks, as image_processing_fmanet imports them, by stage.
+CLIP_STAGES = (
+    ("decode", "load_triplet"),
+    ("face detection + landmarks", "detect_face"),
+    ("ECC stabilisation (2 frames)", "stabilize_to_reference"),
+    ("optical flow (2 pairs)", "compute_optical_flow"),
+)
+
+
+def section_clip_stages(ctx: Context) -> dict[str, Any]:
+    """CPU milliseconds per stage of one 640 x 480 clip, bundled vs default processor, one thread.
+
+    Each stage function the processor calls is wrapped with a CPU-time counter (so other
+    processes on the machine barely move the figures); "crop, warps, MM-COF, rest" is the
+    processor's remaining CPU time, "model" the bundled model's forward pass.
+    """
+    import torch
+
+    import fmanet_hf.image_processing_fmanet as processing
+    from fmanet_hf import FMANetImageProcessor
+    from fmanet_hf.pretrained import load_default_model
+
+    reps = 2 if ctx.quick else ctx.args.stage_reps
+    paths = make_vga_clip(ctx)
+    model, bundled_processor, _ = load_default_model()
+    spent: dict[str, float] = {}
+    originals = {function: getattr(processing, function) for _, function in CLIP_STAGES}
+
+    def counting(stage: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args, **kwargs):
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[stage] = spent.get(stage, 0.0) + time.process_time() - started
+
+        return wrapper
+
+    processors = [("package_bundled_processor", bundled_processor), ("package_default", FMANetImageProcessor())]
+    per_run: dict[str, list[dict[str, float]]] = {name: [] for name, _ in processors}
+    with OneThread():
+        try:
+            for stage, function in CLIP_STAGES:
+                setattr(processing, function, counting(stage, originals[function]))
+            for repetition in range(reps + 1):  # the first round warms up
+                for name, processor in processors:
+                    spent.clear()
+                    started = time.process_time()
+                    inputs = processor(*paths, return_tensors="pt")
+                    total = time.process_time() - started
+                    started = time.process_time()
+                    with torch.no_grad():
+                        model(**inputs)
+                    forward = time.process_time() - started
+                    if repetition:
+                        stages = {stage: spent.get(stage, 0.0) for stage, _ in CLIP_STAGES}
+                        stages["crop, warps, MM-COF, rest"] = total - sum(stages.values())
+                        stages["model"] = forward
+                        per_run[name].append(stages)
+        finally:
+            for function, original in originals.items():
+                setattr(processing, function, original)
+    rows = []
+    for name, runs in per_run.items():
+        medians = {stage: statistics.median(run[stage] for run in runs) for stage in runs[0]}
+        rows.append({"name": name, "stage_cpu_s": medians, "time_s": sum(medians.values())})
+    return {
+        "description": (
+            "CPU time (time.process_time, one thread) per stage of one 640x480 clip -> label, median over "
+            f"{reps} interleaved runs after one warm-up."
+        ),
+        "time_basis": "CPU seconds per clip (sum of the stage medians)",
+        "repetitions": reps,
+        "stages": [stage for stage, _ in CLIP_STAGES] + ["crop, warps, MM-COF, rest", "model"],
+        "rows": rows,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# per_clip (preprocessing, one process against one process)
+# --------------------------------------------------------------------------------------
+def section_per_clip(ctx: Context) -> dict[str, Any]:
+    """Preprocessing seconds per sample, one process and one thread each, interleaved.
+
+    For every sample in turn: the reference pipeline, the bundled model's processor (format
+    1 settings) and a processor created now (format 2 defaults) compute its model input
+    one after another in this process. The same samples, the same load, the same thread
+    count; no cache, no dataset machinery.
+    """
+    import reference_pipeline
+    from fmanet_hf import FMANetImageProcessor
+    from fmanet_hf.pretrained import load_default_model
+
+    dataset = ctx.dataset()
+    every = ctx.args.per_clip_every or (max(1, len(dataset) // 6) if ctx.quick else 1)
+    rows_data = [dataset[i] for i in range(0, len(dataset), every)]
+    _, bundled_processor, _ = load_default_model()
+    default_processor = FMANetImageProcessor()
+
+    def package(processor):
+        return lambda s: processor(s["onset_path"], s["apex_path"], s["offset_path"])["pixel_values"]
+
+    candidates = [
+        ("reference", "reference pipeline (dlib crop, OpenCV default TV-L1 on uint8)", lambda s: reference_pipeline.preprocess_sample(s["onset_path"], s["apex_path"], s["offset_path"])),
+        ("package_bundled_processor", "bundled model's saved processor (format 1 settings)", package(bundled_processor)),
+        ("package_default", "FMANetImageProcessor() (format 2 defaults)", package(default_processor)),
+    ]
+    seconds = {name: [] for name, _, _ in candidates}
+    loads = []
+    with OneThread():
+        for _, _, run in candidates:  # warm-up: dlib models, OpenCV kernels
+            run(rows_data[0])
+        for index, sample in enumerate(rows_data):
+            if index % 10 == 0:
+                loads.append(load_average()[0] if load_average() else None)
+            for name, _, run in candidates:
+                _, elapsed = timed(lambda: run(sample))
+                seconds[name].append(elapsed)
+    rows = []
+    for name, description, _ in candidates:
+        total = sum(seconds[name])
+        rows.append(
+            {
+                "name": name,
+                "description": description,
+                "samples": len(seconds[name]),
+                "seconds": total,
+                "time_s": total / len(seconds[name]),
+                "p50_s": percentile(seconds[name], 50),
+                "p95_s": percentile(seconds[name], 95),
+            }
+        )
+    reference_time = rows[0]["time_s"]
+    for entry in rows:
+        entry["speedup_vs_reference"] = speedup(reference_time, entry["time_s"])
+    return {
+        "description": (
+            f"Model inputs of {len(rows_data)} samples of {ctx.args.data} (every {every}th), one process, one thread "
+            "(cv2.setNumThreads(1)), the three pipelines taking turns sample by sample."
+        ),
+        "time_basis": "mean wall seconds per sample",
+        "num_samples": len(rows_data),
+        "every": every,
+        "one_minute_load_every_10_samples": loads,
         "reference_time_s": reference_time,
         "rows": rows,
     }
@@ -699,6 +1001,8 @@ def section_loso(ctx: Context) -> dict[str, Any]:
 
 SECTION_FUNCTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "flow_accuracy": section_flow_accuracy,
+    "clip_stages": section_clip_stages,
+    "per_clip": section_per_clip,
     "preprocessing": section_preprocessing,
     "latency": section_latency,
     "model": section_model,
@@ -763,13 +1067,42 @@ def render_markdown(result: dict[str, Any]) -> str:
             continue
         lines += [section["description"], ""]
         if name == "flow_accuracy":
-            header = ["flow", *[c + " EPE (px)" for c in section["cases"]], "mean EPE (px)", "solver time", "speed-up vs reference"]
+            cases = section["cases"]
+            header = ["flow", *[c + " EPE (px)" for c in cases], "mean EPE (px)", "cases ≤ reference", "noisy: mean EPE", "solver time", "speed-up vs reference"]
             rows = [
-                [r["name"], *[f"{r['epe_px'][c]:.3f}" for c in section["cases"]], f"{r['mean_epe_px']:.3f}", _seconds(r["time_s"]), _ratio(r["speedup_vs_reference"])]
+                [
+                    r["name"], *[f"{r['epe_px'][c]:.3f}" for c in cases], f"{r['mean_epe_px']:.3f}",
+                    f"{r['cases_at_or_below_reference']['epe_px']} / {len(cases)}", f"{r['mean_epe_noisy_px']:.3f}",
+                    _seconds(r["time_s"]), _ratio(r["speedup_vs_reference"]),
+                ]
+                for r in section["rows"]
+            ]
+            lines += ["At the crop's resolution (what the processor computes):", ""] + _table(header, rows)
+            header = ["flow", *[c + " EPE" for c in cases], "mean EPE (px)", "cases ≤ reference", "noisy: mean EPE", "noisy: cases ≤ reference"]
+            rows = [
+                [
+                    r["name"], *[f"{r['epe_model_resolution_px'][c]:.4f}" for c in cases], f"{r['mean_epe_model_resolution_px']:.4f}",
+                    f"{r['cases_at_or_below_reference']['epe_model_resolution_px']} / {len(cases)}",
+                    f"{r['mean_epe_noisy_model_resolution_px']:.4f}",
+                    f"{r['cases_at_or_below_reference']['epe_noisy_model_resolution_px']} / {len(cases)}",
+                ]
+                for r in section["rows"]
+            ]
+            lines += ["", "At the model's resolution (flows and exact flow area-averaged by 2; px of the model input):", ""] + _table(header, rows)
+            lines += ["", f"Solver time: {section['time_basis']}; {section['repetitions']} repetition(s) per case."]
+        elif name == "clip_stages":
+            header = ["stage", *[r["name"] for r in section["rows"]]]
+            rows = [[stage, *[_seconds(r["stage_cpu_s"][stage]) for r in section["rows"]]] for stage in section["stages"]]
+            rows.append(["**total**", *[f"**{_seconds(r['time_s'])}**" for r in section["rows"]]])
+            lines += _table(header, rows)
+        elif name == "per_clip":
+            header = ["pipeline", "samples", "per sample (mean)", "p50", "p95", "speed-up vs reference (mean)"]
+            rows = [
+                [f"{r['name']}: {r['description']}", str(r["samples"]), _seconds(r["time_s"]), _seconds(r["p50_s"]), _seconds(r["p95_s"]), _ratio(r["speedup_vs_reference"])]
                 for r in section["rows"]
             ]
             lines += _table(header, rows)
-            lines += ["", f"Solver time: {section['time_basis']}; {section['repetitions']} repetition(s) per case."]
+            lines += ["", f"One-minute load average every 10 samples: {section['one_minute_load_every_10_samples']}."]
         elif name == "preprocessing":
             header = ["pipeline", "samples", "seconds", "per sample", "samples/s", "speed-up vs reference (per sample)"]
             rows = [
@@ -782,7 +1115,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             header = ["pipeline", "p50", "p95", "mean", "speed-up vs reference (p50)"]
             rows = [[f"{r['name']}: {r['description']}", _seconds(r["p50_s"]), _seconds(r["p95_s"]), _seconds(r["mean_s"]), _ratio(r["speedup_vs_reference"])] for r in section["rows"]]
             lines += _table(header, rows)
-            lines += ["", f"{section['repetitions']} repetitions after {section['warmups']} warm-up(s)."]
+            lines += ["", f"{section['repetitions']} repetitions after {section['warmups']} warm-up(s); one-minute load average at each round: {section.get('one_minute_load_per_round')}."]
         elif name == "model":
             lines += [
                 f"Parameters: {section['parameters']:,}. FLOPs per forward at batch 1: {section['flops_per_forward_batch1'] / 1e6:.1f} M "
@@ -828,11 +1161,12 @@ def render_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(path: Path, block: str, rerun_command: str) -> None:
+def write_markdown(path: Path, block: str, rerun_command: str, block_name: str | None = None) -> None:
     """Put ``block`` between the markers of ``path`` (created when missing), atomically."""
     from fmanet_hf.atomic import atomic_write_text
 
-    wrapped = f"{MARKER_START}\n{block}{MARKER_END}"
+    marker_start, marker_end = markers(block_name)
+    wrapped = f"{marker_start}\n{block}{marker_end}"
     if path.is_file():
         text = path.read_text(encoding="utf-8")
     else:
@@ -841,9 +1175,9 @@ def write_markdown(path: Path, block: str, rerun_command: str) -> None:
             "The figures below are written by `benchmarks/run_benchmarks.py`; rerun it to refresh them, e.g. "
             f"`{rerun_command}` (see the script's docstring for the sections and options).\n\n"
         )
-    start, end = text.find(MARKER_START), text.find(MARKER_END)
+    start, end = text.find(marker_start), text.find(marker_end)
     if start != -1 and end != -1 and end > start:
-        text = text[:start] + wrapped + text[end + len(MARKER_END):]
+        text = text[:start] + wrapped + text[end + len(marker_end):]
     else:
         text = text.rstrip("\n") + "\n\n" + wrapped + "\n"
     atomic_write_text(path, text)
@@ -867,9 +1201,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     parser.add_argument("--quick", action="store_true", help="shrink everything for a smoke test (about a minute on a tiny set)")
     parser.add_argument("--markdown", type=Path, help="also write the report between the bench markers of this file")
+    parser.add_argument("--markdown-block", help="write between the named markers <!-- bench:NAME:start/end --> instead of the default ones")
     parser.add_argument("--flow-reps", type=int, default=3, help="solver runs per flow case (median time)")
     parser.add_argument("--subset-every", type=int, help="alternative flows in `preprocessing` run on every Kth sample (default 1; 4 with --quick)")
     parser.add_argument("--latency-reps", type=int, help="timed clips per latency row (default 20; 3 with --quick)")
+    parser.add_argument("--stage-reps", type=int, default=10, help="profiled clips per processor in clip_stages (2 with --quick)")
+    parser.add_argument("--per-clip-every", type=int, help="per_clip times every Kth sample (default 1; about 6 samples with --quick)")
     parser.add_argument("--reference-folds", type=int, help="reference LOSO folds measured (default 3; 1 with --quick)")
     parser.add_argument("--loso-args", help="extra `fmanet-hf loso` arguments for the loso section, e.g. \"--fold-workers 2\"")
     parser.add_argument("--compile", choices=("auto", "on", "off"), default="auto", help="torch.compile rows of `model` (auto: off with --quick)")
@@ -879,10 +1216,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.section_list) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
-    needs_data = set(args.section_list) & {"preprocessing", "latency", "loso"}
+    needs_data = set(args.section_list) & {"clip_stages", "per_clip", "preprocessing", "latency", "loso"}
     if needs_data and (args.data is None or not args.data.is_dir()):
         parser.error(f"sections {sorted(needs_data)} need --data, an existing SynthME folder")
-    for name in ("flow_reps", "subset_every", "latency_reps", "reference_folds"):
+    for name in ("flow_reps", "subset_every", "latency_reps", "stage_reps", "per_clip_every", "reference_folds"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -932,7 +1269,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.json, result)  # after every section: a killed long run keeps what it measured
         log(f"section {name}: {entry['status']} in {entry['wall_seconds']:.1f} s")
     if args.markdown:
-        write_markdown(args.markdown, render_markdown(result), command)
+        write_markdown(args.markdown, render_markdown(result), command, args.markdown_block)
     log(f"results: {args.json}" + (f", report: {args.markdown}" if args.markdown else ""))
     if failed:
         log(f"FAILED sections: {failed}")

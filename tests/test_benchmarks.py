@@ -20,7 +20,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNNER = REPO_ROOT / "benchmarks" / "run_benchmarks.py"
-SECTIONS = ("flow_accuracy", "preprocessing", "latency", "model", "loso")
+SECTIONS = ("flow_accuracy", "clip_stages", "per_clip", "preprocessing", "latency", "model", "loso")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
@@ -84,15 +84,17 @@ def test_quick_benchmark_run_writes_consistent_json_and_markdown(tmp_path):
     # Flow accuracy: finite EPEs for every case of every row.
     flow = result["sections"]["flow_accuracy"]
     assert [row["name"] for row in flow["rows"]][0] == "reference"
-    assert len(flow["rows"]) == 5
+    assert len(flow["rows"]) == 8
     for row in flow["rows"]:
-        assert set(row["epe_px"]) == set(flow["cases"]) and len(flow["cases"]) == 5
-        assert all(math.isfinite(v) and v >= 0 for v in row["epe_px"].values())
-        assert row["mean_epe_px"] == pytest.approx(sum(row["epe_px"].values()) / 5)
+        for key in ("epe_px", "epe_model_resolution_px", "epe_noisy_px", "epe_noisy_model_resolution_px"):
+            assert set(row[key]) == set(flow["cases"]) and len(flow["cases"]) == 5
+            assert all(math.isfinite(v) and v >= 0 for v in row[key].values())
+            assert row["mean_" + key] == pytest.approx(sum(row[key].values()) / 5)
+            assert row["cases_at_or_below_reference"][key] == sum(row[key][c] <= flow["rows"][0][key][c] for c in flow["cases"])
         assert row["time_s"] == pytest.approx(sum(row["seconds_per_case"].values()))
 
     # Every "speed-up vs reference" is the reference's time over the row's, from the same run.
-    for name in ("flow_accuracy", "preprocessing", "latency", "loso"):
+    for name in ("flow_accuracy", "per_clip", "preprocessing", "latency", "loso"):
         section = result["sections"][name]
         reference = next(row for row in section["rows"] if row["name"] == "reference")
         assert section["reference_time_s"] == reference["time_s"]
@@ -106,6 +108,16 @@ def test_quick_benchmark_run_writes_consistent_json_and_markdown(tmp_path):
         _assert_ratio(row["time_s"], row["seconds"], row["samples"], row["name"])
         _assert_ratio(row["samples_per_s"], row["samples"], row["seconds"], row["name"])
     assert {r["name"] for r in preprocessing["rows"]} >= {"reference", "package_cold_all_cores", "package_cold_1_core", "package_cached"}
+
+    stages = result["sections"]["clip_stages"]
+    assert [r["name"] for r in stages["rows"]] == ["package_bundled_processor", "package_default"]
+    for row in stages["rows"]:
+        assert list(row["stage_cpu_s"]) == stages["stages"]
+        assert row["time_s"] == pytest.approx(sum(row["stage_cpu_s"].values()))
+    per_clip = result["sections"]["per_clip"]
+    for row in per_clip["rows"]:
+        assert row["samples"] == per_clip["num_samples"]
+        _assert_ratio(row["time_s"], row["seconds"], row["samples"], row["name"])
 
     latency = result["sections"]["latency"]
     for row in latency["rows"]:
