@@ -48,7 +48,7 @@ def test_an_unknown_key_in_a_config_file_names_the_closest_setting(tmp_path, cap
 
 def test_a_misspelt_flow_parameter_names_the_closest_one():
     with pytest.raises(FMANetConfigError, match=r"Unknown parameter 'nscale' for flow_method='tvl1' \(did you mean 'nscales'\?\)"):
-        FMANetImageProcessor(flow_params={"nscale": 3})
+        FMANetImageProcessor(flow_method="tvl1", flow_params={"nscale": 3})
 
 
 # ----------------------------------------------------------------------------- config.json

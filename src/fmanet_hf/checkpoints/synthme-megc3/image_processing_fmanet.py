@@ -111,7 +111,8 @@ _RETURN_TENSORS_ALIASES = {"torch": " torch is spelt 'pt'.", "pytorch": " torch 
 #: What a preprocessor_config.json that lacks a setting was written with: the value the
 #: processor used before that setting existed (not today's default), so a folder saved by an
 #: earlier fmanet-hf is processed as it was when saved. Settings not listed here have kept
-#: their default since the first release.
+#: their default since the first release. The settings whose default changed with processor format 2
+#: are handled by the format a config declares instead (`_FORMAT_DEFAULTS`).
 LEGACY_DEFAULTS = {
     "flow_margin_fraction": 0.0,  # before the flow margin: flow on the crop itself
     "normalization_percentile": 100.0,  # before robust normalisation: the plain maximum
