@@ -307,6 +307,7 @@ def _scoring_crops(frames: Sequence[Any], processor: Any | None) -> list[np.ndar
             grey[0],
             upsample_schedule=tuple(processor.face_detector_upsample),
             landmark_model_path=processor.landmark_model_path,
+            detection_max_side=getattr(processor, "face_detection_max_side", None),
         )
         transform = eye_similarity_transform(
             detection.landmarks, crop, processor.interocular_fraction, processor.eye_line_height
@@ -317,11 +318,16 @@ def _scoring_crops(frames: Sequence[Any], processor: Any | None) -> list[np.ndar
         if processor is not None and getattr(processor, "crop_size", None) is not None:
             crop = int(processor.crop_size)
         transform = resize_transform(height, width, crop)
+    # The processor's ECC budget (format 1's 60 iterations to 1e-5 without one).
+    ecc_budget = {
+        "iterations": getattr(processor, "stabilization_iterations", 60),
+        "epsilon": getattr(processor, "stabilization_epsilon", 1e-5),
+    }
     mask = rigid_region_mask(landmarks, crop, crop)
     onset_crop = warp_frame(grey[0], transform, crop, crop)
     crops = [onset_crop]
     for g in grey[1:]:
-        moving = stabilize_to_reference(onset_crop, g, transform, stabilization, mask=mask)
+        moving = stabilize_to_reference(onset_crop, g, transform, stabilization, mask=mask, **ecc_budget)
         crops.append(match_intensity(warp_frame(g, moving, crop, crop), onset_crop, mask))
     # The ECC fit leaves replicated edge pixels at the border; score the interior only.
     border = max(2, crop // 16)
