@@ -411,3 +411,15 @@ def test_train_passes_training_arguments_options_to_the_trainer(tiny_cli_data, t
     assert exit_info.value.code == 2
     assert "unrecognized arguments: --gradient_accumulation_steps 2" in capsys.readouterr().err
     assert len(runs) == 1
+
+
+def test_baseline_prepares_with_the_processor_folder_it_is_given(tmp_path):
+    from fmanet_hf import FMANetImageProcessor
+    from fmanet_hf.cli import build_parser
+    from fmanet_hf.commands import inputs
+
+    FMANetImageProcessor(flow_method="farneback", crop_size=96).save_pretrained(tmp_path / "processor")
+    args = build_parser().parse_args(["baseline", "--processor", str(tmp_path / "processor"), "--on-face-missing", "skip"])
+    processor = inputs.processor_from_args(args)
+    assert (processor.flow_method, processor.crop_size) == ("farneback", 96)
+    assert args.on_face_missing == "skip"

@@ -13,7 +13,7 @@ from typing import Any
 from . import inputs
 from . import ranges
 from .output import report, show_progress
-from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_flow_arguments, folder_argument
+from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_face_missing_argument, add_flow_arguments, folder_argument
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
     processor = inputs.processor_from_args(args)  # settings are checked before the dataset is read
     dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
     prepared = prepare_dataset(
-        dataset, processor, Path(args.cache_dir) / "prepared", num_proc=args.num_proc, progress=show_progress(args)
+        dataset, processor, Path(args.cache_dir) / "prepared", num_proc=args.num_proc, progress=show_progress(args),
+        on_face_missing=args.on_face_missing,
     )
+    inputs.report_skipped_clips(dataset, prepared)
     results = mmcof_logistic_regression_loso(prepared, pool=args.pool, l2=args.l2)
     line = (
         f"MM-COF logistic regression, LOSO over {results['num_folds']} subjects, {results['num_samples']} samples: "
@@ -49,7 +51,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``baseline`` to the ``fmanet-hf`` subcommands; returns its parser."""
     baseline = subparsers.add_parser("baseline", help="LOSO of a logistic regression on the fixed MM-COF (is the data learnable?)")
     add_dataset_arguments(baseline)
+    baseline.add_argument("--processor", help="folder with a preprocessor_config.json to prepare the inputs with")
     add_flow_arguments(baseline)
+    add_face_missing_argument(baseline)
     baseline.add_argument(
         "--pool", type=ranges.POOL, default=8,
         help="MM-COF is averaged to pool x pool cells, or 'inner': chosen per fold by an inner LOSO split of the "
