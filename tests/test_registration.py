@@ -49,7 +49,7 @@ def test_auto_classes_and_pipeline_know_fmanet_after_import(first_import):
         "fmanet_hf.modeling_fmanet.FMANetForImageClassification",
         "fmanet_hf.image_processing_fmanet.FMANetImageProcessor",
         "fmanet_hf.modeling_fmanet.FMANetModel",
-        "fmanet_hf.pipeline.MicroExpressionRecognitionPipeline",
+        "fmanet_hf.pipeline_fmanet.MicroExpressionRecognitionPipeline",  # the remote-code module, re-exported by fmanet_hf.pipeline
     ]
 
 
