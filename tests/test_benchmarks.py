@@ -214,3 +214,44 @@ def test_quick_loso_speed_benchmark_runs_every_mode_and_reports_consistent_ratio
     for mode in ("batched_all", "batched_2"):
         expected = summary[reference]["seconds_total"] / summary[mode]["seconds_total"]
         assert summary[mode]["speedup_vs_fastest_reference"] == pytest.approx(expected, abs=1e-3), mode
+
+
+def test_gpu_check_runs_on_the_cpu_and_finds_a_resumed_run_identical(tmp_path):
+    """benchmarks/gpu_check.py's CPU smoke run (--device cpu --tiny): every section produces
+    figures, and the resumed LOSO gives the uninterrupted run's predictions exactly."""
+    out = tmp_path / "gpu-check"
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "gpu_check.py"), str(out), "--device", "cpu", "--tiny"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((out / "gpu_check.json").read_text())
+    assert report["environment"]["device"] == "cpu" and report["environment"]["tiny"] is True
+    sections = report["sections"]
+    assert set(sections) == {"loso", "inference", "resume"}
+    assert all("error" not in section for section in sections.values())
+    loso = sections["loso"]["result"]["on_device"]
+    assert loso["device"] == "cpu" and loso["folds"] == report["environment"]["subjects"] == 3
+    inference = sections["inference"]["result"]
+    for batch in inference["batch_sizes"]:
+        seconds = inference[f"forward_b{batch}_eager_ms_per_batch"] / 1000
+        assert math.isfinite(seconds) and seconds > 0
+        assert inference[f"forward_b{batch}_eager_samples_per_s"] == pytest.approx(batch / seconds, rel=0.02)
+    resume = sections["resume"]["result"]
+    assert resume["identical"] is True and resume["max_probability_difference"] == 0.0
+    assert resume["folds_retrained_on_resume"] >= 1
+    assert resume["resumed_run_reported_resumed_folds"] == resume["folds_kept_from_the_interrupted_run"] >= 1
+
+
+def test_cli_startup_benchmark_writes_its_figures(tmp_path):
+    """benchmarks/cli_startup.py with one round: the structure only (its speed is the benchmark's)."""
+    target = tmp_path / "cli.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "cli_startup.py"), "--repeats", "1", "--json", str(target)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seconds = json.loads(target.read_text())["seconds"]
+    assert {"fmanet-hf --help", "fmanet-hf --version", "python -c pass (interpreter floor)"} <= set(seconds)
+    for figures in seconds.values():
+        assert 0 < figures["min"] <= figures["median"] <= figures["max"]
