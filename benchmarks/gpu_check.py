@@ -23,7 +23,8 @@ keeps the earlier figures; a failing section records its traceback and the scrip
 - ``environment``: torch, CUDA, GPU name, cores, the device used.
 - ``loso``: `run_loso` on the device (wall time, accuracy, UF1, UAR); on a GPU also the
   same run on the CPU from the same seed and the largest probability difference (CUDA
-  kernels round differently, so equality is not expected).
+  kernels round differently, so equality is not expected); with ``--fold-workers N`` also
+  N folds at once sharing the device.
 - ``inference``: forward samples/s of `FMANetForImageClassification` at several batch
   sizes on the device (synchronised timings, after warm-up), eager and, with ``--compile``,
   ``torch.compile``; and ``predict_probabilities`` over the whole set.
@@ -131,7 +132,7 @@ def _accelerator(device):
     return accelerator
 
 
-def _loso(data, out: Path, device, *, epochs: int, tiny: bool) -> dict:
+def _loso(data, out: Path, device, *, epochs: int, tiny: bool, fold_workers: int = 1) -> dict:
     from fmanet_hf.training.loso import run_loso
     from fmanet_hf.training.schedule import TrainingSchedule
 
@@ -145,6 +146,7 @@ def _loso(data, out: Path, device, *, epochs: int, tiny: bool) -> dict:
         accelerator=_accelerator(device),
         progress=False,
         print_summary=False,
+        fold_workers=fold_workers,
     )
     return {
         "wall_seconds": round(time.perf_counter() - started, 2),
@@ -156,6 +158,7 @@ def _loso(data, out: Path, device, *, epochs: int, tiny: bool) -> dict:
         "uf1": results["uf1"],
         "uar": results["uar"],
         "folds_resumed": results.get("folds_resumed", 0),
+        "fold_workers": fold_workers,
     }
 
 
@@ -167,11 +170,16 @@ def _probabilities(folder: Path):
     return [row["sample_id"] for row in rows], np.array([[row["probabilities"][k] for k in sorted(row["probabilities"])] for row in rows])
 
 
-def section_loso(data, work: Path, device, *, epochs: int, tiny: bool) -> dict:
-    """LOSO on the device; on a GPU also on the CPU, with the largest probability difference."""
+def section_loso(data, work: Path, device, *, epochs: int, tiny: bool, fold_workers: int) -> dict:
+    """LOSO on the device; on a GPU also on the CPU, with the largest probability difference;
+    with ``fold_workers`` > 1 also that many folds at once sharing the device."""
     import numpy as np
 
     result = {"on_device": _loso(data, work / "loso-device", device, epochs=epochs, tiny=tiny)}
+    if fold_workers > 1:
+        result["on_device_fold_workers"] = _loso(
+            data, work / "loso-device-workers", device, epochs=epochs, tiny=tiny, fold_workers=fold_workers
+        )
     if device.type != "cpu":
         import torch
 
@@ -281,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="epochs per fold (default 5; 1 with --tiny)")
     parser.add_argument("--tiny", action="store_true", help="tiny model, data and repeats: a smoke test, not a benchmark")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile in the inference section")
+    parser.add_argument("--fold-workers", type=int, default=1, help="loso section: also run N folds at once on the device")
     parser.add_argument("--sections", default="loso,inference,resume")
     args = parser.parse_args(argv)
     if args.export_from:
@@ -320,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         "sections": {},
     }
     sections = {
-        "loso": lambda: section_loso(data, work, device, epochs=epochs, tiny=args.tiny),
+        "loso": lambda: section_loso(data, work, device, epochs=epochs, tiny=args.tiny, fold_workers=args.fold_workers),
         "inference": lambda: section_inference(data, device, tiny=args.tiny, compile_too=args.compile),
         "resume": lambda: section_resume(data, work, device, epochs=epochs, tiny=args.tiny),
     }
