@@ -423,3 +423,13 @@ def test_baseline_prepares_with_the_processor_folder_it_is_given(tmp_path):
     processor = inputs.processor_from_args(args)
     assert (processor.flow_method, processor.crop_size) == ("farneback", 96)
     assert args.on_face_missing == "skip"
+
+
+def test_train_json_prints_only_the_json_result(tiny_cli_data, tmp_path, capsys):
+    """--json: stdout is one JSON object (the Trainer's per-epoch log dicts stay off it)."""
+    out = tmp_path / "model"
+    options = [o for o in tiny_cli_options() if o != "--quiet"]
+    assert cli_main(["train", "--out", str(out), "--eval-subjects", "s3", *options, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)  # fails on anything else printed
+    assert printed["out"] == str(out.resolve()) and printed["eval_subjects"] == ["s3"]
+    assert set(printed["eval_metrics"]) >= {"eval_accuracy", "eval_uf1", "eval_uar"}

@@ -165,7 +165,7 @@ def train_with_trainer(
         use_cpu: force CPU (default: CPU when no CUDA device is available).
         lr_scheduler_type: Trainer scheduler name (``"cosine"``, ``"linear"``, ``"constant"``).
         save_model: save the final model (and processor) to ``output_dir``.
-        progress: Trainer progress bars.
+        progress: Trainer progress bars; False: no bars and no printed log lines.
         class_names: override the dataset's class names.
         training_args: further `TrainingArguments` keywords (they override the ones above;
             removed transformers 4 names such as ``evaluation_strategy`` raise TypeError).
@@ -230,6 +230,12 @@ def train_with_trainer(
         preprocess_logits_for_metrics=keep_logits_only if eval_dataset is not None else None,
         class_weights=weights,
     )
+    if not progress:
+        # Without tqdm the Trainer prints each log dict to stdout instead (PrinterCallback);
+        # progress=False means silence (`fmanet-hf train --json` keeps stdout pure JSON).
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     train_output = trainer.train()
     # Trainer's logged loss skips NaN steps (logging_nan_inf_filter), so check the weights:
     # saved, a NaN model would predict argmax(NaN) = the first class for every input.
