@@ -149,3 +149,20 @@ def _example_frames():
 
     face = skimage_data.astronaut()[:, :, :3]
     return (face, np.roll(face, 1, axis=1), face)
+
+
+def test_training_refuses_a_gpu_index_accelerate_would_not_use(monkeypatch):
+    """Accelerate puts a single process on GPU 0: --device cuda:1 must not silently train there."""
+    import types
+
+    import accelerate
+
+    from fmanet_hf.cli import build_parser
+    from fmanet_hf.commands.inputs import training_accelerator
+
+    machine(monkeypatch, cuda=True, mps=False, gpus=2)
+    monkeypatch.setattr(accelerate, "Accelerator", lambda cpu: types.SimpleNamespace(device=torch.device("cuda", 0)))
+    parse = build_parser().parse_args
+    assert training_accelerator(parse(["loso", "--out", "x", "--device", "cuda:0"])).device == torch.device("cuda", 0)
+    with pytest.raises(FMANetConfigError, match="CUDA_VISIBLE_DEVICES=1"):
+        training_accelerator(parse(["loso", "--out", "x", "--device", "cuda:1"]))

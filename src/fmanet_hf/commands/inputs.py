@@ -171,6 +171,11 @@ def training_accelerator(args: argparse.Namespace):
 
     device = training_device(args)
     accelerator = Accelerator(cpu=device.type == "cpu")
+    if device.index is not None and device.index != (accelerator.device.index or 0):
+        raise FMANetConfigError(
+            f"--device {device}: training runs on the GPU Accelerate assigns (here {accelerator.device}); choose the "
+            f"GPU with CUDA_VISIBLE_DEVICES={device.index} and --device cuda."
+        )
     if accelerator.device.type != device.type:
         raise FMANetConfigError(f"--device {device} was asked for but Accelerate chose {accelerator.device}; check the launch configuration.")
     return accelerator
