@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the subcommand ``args`` ran (``parser`` itself when there is none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and getattr(args, "command", None) in action.choices:
+            return action.choices[args.command]
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``fmanet-hf`` with ``argv`` (default: the process's); returns the exit status."""
     parser = build_parser()
@@ -69,11 +77,29 @@ def main(argv: list[str] | None = None) -> int:
         with configured(args):
             return args.handler(args)
     except FMANetError as error:
-        print(f"error: {error}", file=sys.stderr)
+        from .commands.messages import in_cli_words
+
+        message = " ".join(str(error).split())  # one line, whatever the library wrote
+        print(f"error: {in_cli_words(message, command_parser(parser, args))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        if interrupted(error):  # a library's clean-up failed while Ctrl-C was unwinding
+            print("interrupted", file=sys.stderr)
+            return 130
+        raise
+
+
+def interrupted(error: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is anywhere in ``error``'s chain of causes."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 __all__ = ["OneLineErrorParser", "build_parser", "main", "register_commands", "register_training_commands"]

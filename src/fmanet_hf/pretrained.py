@@ -14,6 +14,7 @@ turn a plain state dict into a safetensors folder once, after checking it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -72,8 +73,15 @@ def check_safe_checkpoint(path: str | os.PathLike, subfolder: str | None = None)
             + (CONVERSION_HINT if text.endswith(PICKLE_SUFFIXES) else "")
         )
     if not folder.is_dir():
+        # A name on disk, or one starting with /, ./, ../ or ~, is a path; anything else a Hub id.
         if os.path.isabs(text) or text.startswith((".", "~")) or not _HUB_REPO_ID.fullmatch(text):
-            raise CheckpointError(f"Model folder {text!r} does not exist. Check the path.")
+            reason = (
+                f"it starts with {text[:3] if text.startswith('../') else text[:2] if text.startswith(('./', '~/')) else text[0]!r}"
+                if os.path.isabs(text) or text.startswith((".", "~")) else "it cannot be a Hub repo id (user/name)"
+            )
+            raise CheckpointError(
+                f"Model folder {text!r} does not exist (read as a local path because {reason}). Check the path."
+            )
         return None  # a Hub repo id
     if subfolder:
         folder = folder / subfolder
@@ -81,6 +89,12 @@ def check_safe_checkpoint(path: str | os.PathLike, subfolder: str | None = None)
         raise CheckpointError(
             f"{folder} has no config.json, so it is not a saved FMANet folder. Point at the folder written by "
             "save_pretrained, `fmanet-hf export` or `fmanet-hf loso --train-final-model` (its final_model/)."
+        )
+    model_type = _model_type(folder / "config.json")
+    if model_type != "fmanet":
+        raise CheckpointError(
+            f"{folder} holds a {model_type!r} model (model_type in its config.json), not an FMANet model (model_type "
+            "'fmanet'). Point at a folder written by fmanet-hf (save_pretrained, `fmanet-hf export`, or a run's final_model/)."
         )
     if any((folder / name).is_file() for name in SAFETENSORS_WEIGHTS):
         return folder
@@ -91,6 +105,17 @@ def check_safe_checkpoint(path: str | os.PathLike, subfolder: str | None = None)
             f"loads pickles: unpickling can run arbitrary code. {CONVERSION_HINT}"
         )
     raise CheckpointError(f"{folder} has no model.safetensors; the folder is incomplete (re-export or re-download it).")
+
+
+def _model_type(config_path: Path) -> str | None:
+    """``model_type`` of a config.json, or `CheckpointError` when the file is not a JSON object."""
+    try:
+        values = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{config_path} is not readable JSON ({error}); re-export or re-download the folder.") from None
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{config_path} must hold a JSON object, got {type(values).__name__}.")
+    return values.get("model_type")
 
 
 def load_pretrained_model(

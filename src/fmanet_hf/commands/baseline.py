@@ -13,7 +13,7 @@ from typing import Any
 from . import inputs
 from . import ranges
 from .output import report, show_progress
-from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_face_missing_argument, add_flow_arguments, folder_argument
+from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_face_missing_argument, add_flow_arguments, dataset_options, folder_argument
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         checked_output_path(args.out, flag="--out", inputs={"--root": args.root})
         check_replaceable_file(args.out, command="baseline", flag="--out")
     processor = inputs.processor_from_args(args)  # settings are checked before the dataset is read
-    dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
+    dataset = load_dataset_by_name(args.dataset, args.root, args.class_set, **dataset_options(args))
     prepared = prepare_dataset(
         dataset, processor, Path(args.cache_dir) / "prepared", num_proc=args.num_proc, progress=show_progress(args),
         on_face_missing=args.on_face_missing,

@@ -109,10 +109,28 @@ def processor_overrides(args: argparse.Namespace) -> dict[str, Any]:
 # Flags (``parser`` may be an argparse parser or an argument group)
 # --------------------------------------------------------------------------------------
 def add_dataset_arguments(parser: Any) -> None:
-    """``--dataset`` (a name of `fmanet_hf.data.registry`), ``--root``, ``--class-set``."""
+    """``--dataset`` (a name of `fmanet_hf.data.registry`), ``--root``, ``--class-set``, and the
+    loader options ``--sheet``, ``--frames-dir``, ``--on-invalid`` (see `dataset_options`)."""
     parser.add_argument("--dataset", choices=DATASET_NAMES, default="synthme")
     parser.add_argument("--root", default="synthme", help="the dataset folder")
     parser.add_argument("--class-set", help="class set of the loader (e.g. 5class, megc3)")
+    parser.add_argument("--sheet", metavar="PATH", help="the annotation sheet, when the dataset folder holds none or several")
+    parser.add_argument("--frames-dir", metavar="FOLDER", help="the folder of subject folders, when it is not found under --root")
+    parser.add_argument(
+        "--on-invalid", choices=("raise", "skip"), default=None,
+        help="a sheet row that cannot be used: stop with an error naming it (default), or skip it and count it",
+    )
+
+
+def dataset_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The loader options of ``--sheet``, ``--frames-dir`` and ``--on-invalid`` that were given.
+    Paths are made absolute: on the command line they are relative to the current folder (the
+    loaders read a relative one under the dataset root)."""
+    options = {"on_invalid": getattr(args, "on_invalid", None)}
+    for name in ("sheet", "frames_dir"):
+        value = getattr(args, name, None)
+        options[name] = os.path.abspath(os.path.expanduser(value)) if value else None
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def add_flow_arguments(parser: Any) -> None:
@@ -230,6 +248,7 @@ __all__ = [
     "DEFAULT_WEIGHT_DECAY",
     "FLOW_METHODS",
     "add_dataset_arguments",
+    "dataset_options",
     "add_flow_arguments",
     "add_loso_arguments",
     "add_schedule_arguments",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FMANetConfigError, did_you_mean
-from .common_flags import processor_overrides
+from .common_flags import dataset_options, processor_overrides
 from .output import show_progress
 
 
@@ -64,7 +64,7 @@ def prepare_from_args(args: argparse.Namespace, accelerator: Any):
     from ..data.registry import load_dataset_by_name
 
     processor = processor_from_args(args)  # settings are checked before the dataset is read
-    dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
+    dataset = load_dataset_by_name(args.dataset, args.root, args.class_set, **dataset_options(args))
     on_face_missing = getattr(args, "on_face_missing", "raise")
     # The main process computes (or finds) the cache; the others then only read it.
     with accelerator.main_process_first():

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import inputs, ranges
 from .output import report, show_progress
-from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_face_missing_argument, add_flow_arguments, folder_argument
+from .common_flags import DEFAULT_CACHE, add_dataset_arguments, add_face_missing_argument, add_flow_arguments, dataset_options, folder_argument
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.registry import load_dataset_by_name
 
     processor = inputs.processor_from_args(args)  # settings are checked before the dataset is read
-    dataset = load_dataset_by_name(args.dataset, args.root, args.class_set)
+    dataset = load_dataset_by_name(args.dataset, args.root, args.class_set, **dataset_options(args))
     cache_dir = Path(args.cache_dir) / "prepared"
     started = time.perf_counter()
     prepared = prepare_dataset(

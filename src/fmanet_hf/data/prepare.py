@@ -361,8 +361,11 @@ def _compute(dataset, processor, features, workers: int, skip_faceless: bool, st
     except Exception as error:
         # datasets wraps worker errors; surface ours when that is what it was.
         cause = error
-        while cause is not None and not isinstance(cause, FMANetError):
+        while cause is not None and not isinstance(cause, (FMANetError, KeyboardInterrupt)):
             cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            # Ctrl-C while datasets waited on its workers; its clean-up then timed out on them.
+            raise KeyboardInterrupt from None
         if cause is not None:
             raise cause from None
         raise

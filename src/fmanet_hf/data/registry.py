@@ -15,6 +15,7 @@ cheap as importing `fmanet_hf.data`.
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -59,11 +60,23 @@ class DatasetLoader:
     function: Callable[..., "datasets.Dataset"]
     takes_class_set: bool = True
 
-    def load(self, root: str | os.PathLike, class_set: str | None = None) -> "datasets.Dataset":
-        """The dataset at ``root``, in ``class_set`` when given (else the loader's default)."""
+    def load(self, root: str | os.PathLike, class_set: str | None = None, **options: Any) -> "datasets.Dataset":
+        """The dataset at ``root``, in ``class_set`` when given (else the loader's default).
+
+        ``options`` (``sheet``, ``frames_dir``, ``on_invalid``...) go to the loader; None values
+        are left out. One the loader does not take is a `DatasetError` naming it."""
+        options = {key: value for key, value in options.items() if value is not None}
+        accepted = inspect.signature(self.function).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+            refused = sorted(set(options) - set(accepted))
+            if refused:
+                raise DatasetError(
+                    f"{self.name} does not take {', '.join(f'{key}=' for key in refused)}: "
+                    f"{self.title} finds its sheets and frames itself."
+                )
         if class_set and self.takes_class_set:
-            return self.function(root, class_set=class_set)
-        return self.function(root)
+            return self.function(root, class_set=class_set, **options)
+        return self.function(root, **options)
 
 
 #: name -> `DatasetLoader`, in the order the command line lists them.
@@ -97,9 +110,10 @@ def get_dataset_loader(name: str) -> DatasetLoader:
         raise DatasetError(f"Unknown dataset {name!r}; choose one of {list(DATASET_NAMES)}.") from None
 
 
-def load_dataset_by_name(name: str, root: str | os.PathLike, class_set: str | None = None) -> "datasets.Dataset":
-    """Load the dataset ``name`` (one of `DATASET_NAMES`) from ``root``, in ``class_set`` when given."""
-    return get_dataset_loader(name).load(root, class_set)
+def load_dataset_by_name(name: str, root: str | os.PathLike, class_set: str | None = None, **options: Any) -> "datasets.Dataset":
+    """Load the dataset ``name`` (one of `DATASET_NAMES`) from ``root``, in ``class_set`` when
+    given; ``options`` go to its loader (see `DatasetLoader.load`)."""
+    return get_dataset_loader(name).load(root, class_set, **options)
 
 
 __all__ = ["DATASET_LOADERS", "DATASET_NAMES", "DatasetLoader", "get_dataset_loader", "load_dataset_by_name", "load_synthme"]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -78,6 +79,9 @@ def _exit_when_orphaned(parent_pid: int) -> None:
 
 
 def _initialize_worker(settings: _WorkerSettings, parent_pid: int) -> None:
+    # Ctrl-C reaches the whole process group: the main process stops the workers (terminate,
+    # below), so a worker need not print a KeyboardInterrupt traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     global _SETTINGS

@@ -252,6 +252,13 @@ class FMANetConfig(PreTrainedConfig):
         mmcof_modulation_sharpness: float = 20.0,
         **kwargs,
     ):
+        # Another model's config.json would otherwise be refused for one of its fields.
+        model_type = kwargs.get("model_type")
+        if model_type is not None and model_type != self.model_type:
+            raise FMANetConfigError(
+                f"Invalid FMANetConfig: this config describes a {model_type!r} model (model_type), not FMANet "
+                f"(model_type {self.model_type!r}); load it with its own classes, or point at a folder written by fmanet-hf."
+            )
         # A misspelt setting would otherwise become an attribute nobody reads: refuse it.
         unknown = sorted(set(kwargs) - transformers_config_keys())
         if unknown:
