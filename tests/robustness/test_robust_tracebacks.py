@@ -104,6 +104,18 @@ def test_cache_dir_that_cannot_be_a_folder(command, where, tmp_path, capsys):
     assert "argument --cache-dir" in err and words in err
 
 
+@pytest.mark.parametrize("where", ["missing", "not-json", "no-config"])
+def test_a_processor_flag_that_is_not_a_processor(where, tmp_path, capsys):
+    path = {"missing": tmp_path / "none", "not-json": tmp_path / "notes.txt", "no-config": tmp_path / "empty"}[where]
+    if where == "not-json":
+        path.write_text("not json")
+    if where == "no-config":
+        path.mkdir()
+    _, err = one_line_cli_error(["prepare", "--root", str(tmp_path / "data"), "--processor", str(path)], capsys)
+    words = {"missing": "does not exist", "not-json": "cannot be read", "no-config": "has no preprocessor_config.json"}[where]
+    assert f"--processor {str(path)!r} {words}" in err
+
+
 # ----------------------------------------------------------------------------- export names
 @pytest.mark.parametrize(
     ("flags", "words"),

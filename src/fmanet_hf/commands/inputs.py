@@ -47,7 +47,7 @@ def processor_from_args(args: argparse.Namespace):
 
     size = getattr(args, "size", None)
     if getattr(args, "processor", None):
-        processor = FMANetImageProcessor.from_pretrained(args.processor)
+        processor = processor_from_folder(args.processor)
         if size:
             processor.size = {"height": size, "width": size}
             processor.validate_settings()
@@ -56,6 +56,23 @@ def processor_from_args(args: argparse.Namespace):
     if size:
         overrides["size"] = {"height": size, "width": size}
     return FMANetImageProcessor(**overrides)
+
+
+def processor_from_folder(folder: str):
+    """The `FMANetImageProcessor` saved in ``--processor FOLDER`` (or a preprocessor_config.json
+    file), or `FMANetConfigError` naming the flag: transformers would take a missing folder for a
+    Hub repo id and end in a traceback."""
+    from ..image_processing_fmanet import FMANetImageProcessor
+
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise FMANetConfigError(f"--processor {folder!r} does not exist; give the folder that holds preprocessor_config.json.")
+    if path.is_dir() and not (path / "preprocessor_config.json").is_file():
+        raise FMANetConfigError(f"--processor {folder!r} has no preprocessor_config.json; give a folder written by fmanet-hf.")
+    try:
+        return FMANetImageProcessor.from_pretrained(str(path))
+    except OSError as error:
+        raise FMANetConfigError(f"--processor {folder!r} cannot be read ({' '.join(str(error).split())}).") from None
 
 
 def prepare_from_args(args: argparse.Namespace, accelerator: Any):
