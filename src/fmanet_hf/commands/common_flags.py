@@ -1,7 +1,7 @@
 """The flags several ``fmanet-hf`` commands share, each declared once, and their argument types.
 
 - ``--dataset/--root/--class-set`` (`add_dataset_arguments`): prepare, baseline, train, loso, ablate;
-- ``--flow-method/--flow-params`` (`add_flow_arguments`; `flow_params_argument` parses
+- ``--flow-method/--flow-params/--face-backend`` (`add_flow_arguments`; `flow_params_argument` parses
   ``--flow-params``, `processor_overrides` turns both into processor arguments);
 - the data, training and LOSO groups of train, loso and ablate (`add_training_data_arguments`,
   `add_schedule_arguments`, `add_loso_arguments`) and the schedule defaults;
@@ -36,6 +36,12 @@ DEFAULT_LEARNING_RATE = 2e-3
 DEFAULT_WEIGHT_DECAY = 1e-4
 
 FLOW_METHODS = ("tvl1", "dis", "farneback")
+#: ``--face-backend`` choices (`fmanet_hf.face.FACE_BACKENDS`, not imported here: it imports OpenCV).
+FACE_BACKENDS = ("dlib", "mediapipe")
+FACE_BACKEND_HELP = (
+    "what finds the face: dlib (default; its 68-point model is licensed for non-commercial use only) or "
+    "mediapipe (Apache-2.0; needs `pip install --no-deps mediapipe==0.10.21`)"
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -91,10 +97,12 @@ def flow_params_argument(text: str) -> dict[str, Any]:
 
 
 def processor_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """FMANetImageProcessor arguments of ``--flow-method`` and ``--flow-params``."""
+    """FMANetImageProcessor arguments of ``--flow-method``, ``--flow-params`` and ``--face-backend``."""
     from ..flow import OPENCV_TVL1_PARAMS
 
     overrides: dict[str, Any] = {}
+    if getattr(args, "face_backend", None):
+        overrides["face_backend"] = args.face_backend
     if getattr(args, "flow_method", None):
         overrides["flow_method"] = args.flow_method
     if getattr(args, "flow_params", None):
@@ -134,12 +142,20 @@ def dataset_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_flow_arguments(parser: Any) -> None:
-    """``--flow-method`` and ``--flow-params`` (see `processor_overrides`)."""
+    """The processor's flags: ``--flow-method``, ``--flow-params`` and ``--face-backend`` (see
+    `processor_overrides`)."""
     parser.add_argument("--flow-method", choices=FLOW_METHODS, help="optical flow (default: dis, full resolution; tvl1 is the field's standard)")
     parser.add_argument(
         "--flow-params", type=flow_params_argument,
         help="'opencv' (OpenCV's own TV-L1 defaults, as in published pipelines; implies --flow-method tvl1) or a JSON object of flow-solver settings",
     )
+    add_face_backend_argument(parser)
+
+
+def add_face_backend_argument(parser: Any) -> None:
+    """``--face-backend dlib|mediapipe`` (predict and demo, where the processor comes with the
+    model, and every command that builds one: `add_flow_arguments`)."""
+    parser.add_argument("--face-backend", choices=FACE_BACKENDS, help=FACE_BACKEND_HELP)
 
 
 def add_face_missing_argument(parser: Any) -> None:
@@ -249,6 +265,7 @@ __all__ = [
     "FLOW_METHODS",
     "add_dataset_arguments",
     "dataset_options",
+    "add_face_backend_argument",
     "add_flow_arguments",
     "add_loso_arguments",
     "add_schedule_arguments",

@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 
 from . import ranges
-from .common_flags import add_device_argument, folder_argument
+from .common_flags import add_device_argument, add_face_backend_argument, folder_argument
 from .output import report, show_progress
 
 
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
         quiet=quiet,
         prevent_thread_lock=quiet,
         device=resolve_device(args.device),
+        face_backend=args.face_backend,
     )
     if quiet:  # gradio printed nothing: say where it runs, then serve until interrupted
         report(args, {"url": demo.local_url}, f"FMANet demo running on {demo.local_url} (Ctrl+C stops it)")
@@ -58,6 +59,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     demo.add_argument("--concurrency", type=ranges.COUNT, default=1, help="processing jobs at once; others wait in the queue")
     demo.add_argument("--max-file-size", type=ranges.FILE_SIZE, default="20mb", help="upload limit per file, e.g. 20mb")
     add_device_argument(demo, help="where the models run: auto (default: CUDA, else MPS, else CPU), cpu, cuda or mps")
+    add_face_backend_argument(demo)
     demo.set_defaults(handler=run)
     return demo
 

@@ -41,8 +41,9 @@ def schedule_from_args(args: argparse.Namespace):
 
 
 def processor_from_args(args: argparse.Namespace):
-    """The `FMANetImageProcessor` of ``--processor`` (a saved folder) or of ``--flow-method``,
-    ``--flow-params`` and ``--size`` (for the commands that have them)."""
+    """The `FMANetImageProcessor` of ``--processor`` (a saved folder; ``--size`` and
+    ``--face-backend`` still apply) or of ``--flow-method``, ``--flow-params``,
+    ``--face-backend`` and ``--size`` (for the commands that have them)."""
     from ..image_processing_fmanet import FMANetImageProcessor
 
     size = getattr(args, "size", None)
@@ -50,7 +51,9 @@ def processor_from_args(args: argparse.Namespace):
         processor = processor_from_folder(args.processor)
         if size:
             processor.size = {"height": size, "width": size}
-            processor.validate_settings()
+        if getattr(args, "face_backend", None):
+            processor.face_backend = args.face_backend
+        processor.validate_settings()
         return processor
     overrides: dict[str, Any] = processor_overrides(args)
     if size:

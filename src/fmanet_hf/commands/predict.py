@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import FrameCountError, KeyFrameError, OutputPathError
 from . import ranges
-from .common_flags import DEFAULT_CACHE, add_device_argument, folder_argument
+from .common_flags import DEFAULT_CACHE, add_device_argument, add_face_backend_argument, folder_argument
 from .output import report
 
 
@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     if args.figure is not None:
         check_figure_path(args)  # before the work, so a bad path costs nothing
     model, processor, trained = load_model(args.model)
+    if args.face_backend:
+        processor.face_backend = args.face_backend  # the model's saved processor, another face backend
+        processor.validate_settings()
     if not trained:
         print(
             "NOTE: no trained model given and none bundled with this install: this is an UNTRAINED FMANet "
@@ -211,6 +214,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="a saved FMANet folder, or a Hugging Face Hub repo id (user/name; downloaded once, then cached; "
         "offline: only if already cached). Default: the bundled model",
     )
+    add_face_backend_argument(predict)
     predict.add_argument("--cache-dir", type=folder_argument, default=str(DEFAULT_CACHE), help="where the example clips are kept")
     add_device_argument(predict, help="where the model runs: auto (default: CUDA, else MPS, else CPU), cpu, cuda or mps")
     predict.set_defaults(handler=run)

@@ -412,11 +412,14 @@ def build_demo(
     concurrency_limit: int = DEFAULT_CONCURRENCY_LIMIT,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     device: Any = None,
+    face_backend: str | None = None,
 ):
     """Build the demo (a `gradio.Blocks`, queue configured; serve it with `launch_blocks`).
 
     Args:
         model_dirs: folders holding exported FMANet models (each listed in the selector).
+        face_backend: ``"dlib"`` or ``"mediapipe"`` for every model's processor (default: the
+            one each model was saved with).
         cache_dir: where the SynthME examples are rendered (default `default_cache_dir()`).
         examples: render and offer the SynthME examples (about 10-20 s on the first launch).
         concurrency_limit: processing jobs at once; the others wait in the queue.
@@ -429,7 +432,7 @@ def build_demo(
         DeviceUnavailableError: ``device`` is not available.
     """
     gr = _import_gradio()
-    registry = ModelRegistry(discover_models(model_dirs), device=device)
+    registry = ModelRegistry(discover_models(model_dirs), device=device, face_backend=face_backend)
     default_model = registry.get(DEFAULT_MODEL_KEY)  # loaded now, so the first visitor does not wait
     model_sentence = TRAINED_DEFAULT_SENTENCE if default_model.trained else UNTRAINED_DEFAULT_SENTENCE
     example_clips = prepare_examples(cache_dir) if examples else []
@@ -635,6 +638,7 @@ def launch(
     prevent_thread_lock: bool = False,
     quiet: bool = False,
     device: Any = None,
+    face_backend: str | None = None,
 ):
     """Build the demo and serve it on ``host:port`` (blocks unless ``prevent_thread_lock``);
     the models run on ``device`` (see `build_demo`).
@@ -643,7 +647,8 @@ def launch(
         The running `gradio.Blocks` (``demo.local_url`` is its address; ``demo.close()`` stops it).
     """
     demo = build_demo(
-        model_dirs, cache_dir=cache_dir, examples=examples, concurrency_limit=concurrency_limit, device=device
+        model_dirs, cache_dir=cache_dir, examples=examples, concurrency_limit=concurrency_limit, device=device,
+        face_backend=face_backend,
     )
     return launch_blocks(
         demo, host=host, port=port, max_file_size=max_file_size, prevent_thread_lock=prevent_thread_lock, quiet=quiet

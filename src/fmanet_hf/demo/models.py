@@ -136,13 +136,16 @@ def _load_folder(path: Path):
 class ModelRegistry:
     """Lazily loads and keeps the models of a list of `ModelChoice` (thread-safe)."""
 
-    def __init__(self, choices: list[ModelChoice], *, device: Any = None):
+    def __init__(self, choices: list[ModelChoice], *, device: Any = None, face_backend: str | None = None):
         """``device``: where every model is moved when it loads (a `torch.device` or a name of
-        `fmanet_hf.devices.resolve_device`; default the CPU); checked here, before any load."""
+        `fmanet_hf.devices.resolve_device`; default the CPU); checked here, before any load.
+        ``face_backend``: when given, every model's processor finds faces with it (``"dlib"`` or
+        ``"mediapipe"``) instead of the backend it was saved with."""
         from ..devices import resolve_device
 
         self.device = resolve_device(device or "cpu")
         self.choices = list(choices)
+        self.face_backend = face_backend
         self._by_key = {choice.key: choice for choice in self.choices}
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
@@ -167,6 +170,9 @@ class ModelRegistry:
         with self._lock:  # one load per model even when several visitors pick it at once
             if key not in self._loaded:
                 loaded = self._load(choice)
+                if self.face_backend:
+                    loaded.processor.face_backend = self.face_backend
+                    loaded.processor.validate_settings()
                 self._loaded[key] = LoadedModel(
                     model=loaded.model.to(self.device), processor=loaded.processor, trained=loaded.trained,
                     description=loaded.description,

@@ -116,7 +116,12 @@ def reproduction_commands(run_config: dict[str, Any], results: dict[str, Any], p
         parts.append(f"--flow-method {processor_settings['flow_method']}")
     if processor_settings.get("size") != defaults["size"]:
         parts.append(f"--size {processor_settings['size']['height']}")
-    other = sorted(k for k in defaults if k not in ("flow_method", "flow_params", "size") and processor_settings.get(k) != defaults[k])
+    if processor_settings.get("face_backend", "dlib") != "dlib":  # settings saved before the option are dlib's
+        parts.append(f"--face-backend {processor_settings['face_backend']}")
+    other = sorted(
+        k for k in defaults
+        if k not in ("flow_method", "flow_params", "size", "face_backend") and processor_settings.get(k) != defaults[k]
+    )
     method = processor_settings.get("flow_method")
     # `--flow-method M` alone gives M's default parameters: compare with those.
     method_defaults = FMANetImageProcessor(flow_method=method).output_settings() if method in FLOW_METHODS else defaults
