@@ -144,6 +144,26 @@ def test_flow_params_option_selects_opencv_tvl1_or_json(tmp_path):
         FMANetImageProcessor(**processor_overrides(argparse.Namespace(flow_method="dis", flow_params={"nscales": 5})))
 
 
+def test_face_backend_option_reaches_the_processor_of_every_command(tmp_path):
+    """--face-backend builds the processor with that backend, also over a --processor folder,
+    and predict and demo accept it (they apply it to the model's saved processor)."""
+    from fmanet_hf.cli import build_parser
+
+    parser = build_parser()
+    for command in (["prepare"], ["baseline"], ["predict", "--example"], ["demo"]):
+        assert parser.parse_args([*command, "--face-backend", "mediapipe"]).face_backend == "mediapipe"
+        assert parser.parse_args(command).face_backend is None  # unset: the saved processor's (default dlib)
+    args = parser.parse_args(["prepare", "--face-backend", "mediapipe"])
+    assert commands.processor_from_args(args).face_backend == "mediapipe"
+    assert commands.processor_from_args(parser.parse_args(["prepare"])).face_backend == "dlib"
+    FMANetImageProcessor(flow_method="dis").save_pretrained(tmp_path)
+    args = parser.parse_args(["prepare", "--processor", str(tmp_path), "--face-backend", "mediapipe"])
+    processor = commands.processor_from_args(args)
+    assert (processor.face_backend, processor.flow_method) == ("mediapipe", "dis")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["prepare", "--face-backend", "haar"])
+
+
 # ----------------------------------------------------------------------------- train / loso / ablate
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fmanet-hf")
