@@ -422,7 +422,9 @@ Without fmanet-hf installed, the remote code in this folder runs the same pipeli
 the model and processor (`trust_remote_code=True`). It needs
 `pip install torch transformers pillow opencv-contrib-python-headless dlib-bin face-recognition-models`:
 `dlib-bin` detects the face and `face-recognition-models` ships the 68-landmark model file
-(`shape_predictor_68_face_landmarks.dat`, non-commercial training data, see below).
+(`shape_predictor_68_face_landmarks.dat`, non-commercial training data, see below). A processor
+with `face_backend="mediapipe"` needs MediaPipe's Apache-2.0 model files instead of dlib:
+`pip install --no-deps mediapipe==0.10.21`.
 
 ```python
 from transformers import pipeline
