@@ -496,6 +496,21 @@ def test_card_command_names_opencv_tvl1_params_with_the_flag():
     assert "--fold-workers" not in command
 
 
+def test_card_command_names_the_face_backend_and_old_settings_mean_dlib():
+    from fmanet_hf.hub.export import reproduction_commands
+    from fmanet_hf.image_processing_fmanet import FMANetImageProcessor
+
+    run_config = {"checked": {"schedule": {"epochs": 15}, "seed": 0, "model_config": {}}}
+    results = {"settings": {"device": "cpu"}}
+    mediapipe = FMANetImageProcessor(face_backend="mediapipe").output_settings()
+    command = reproduction_commands(run_config, results, mediapipe, "synthme", None)
+    assert "--face-backend mediapipe" in command and "PROCESSOR_DIR" not in command
+    # A run recorded before the setting existed has no key: it was aligned with dlib.
+    old = {k: v for k, v in FMANetImageProcessor().output_settings().items() if k != "face_backend"}
+    command = reproduction_commands(run_config, results, old, "synthme", None)
+    assert "--face-backend" not in command and "PROCESSOR_DIR" not in command
+
+
 def test_card_commands_rebuild_a_synthme_2_run_with_its_recipe_and_starting_weights(tmp_path):
     """The card's commands regenerate SynthME 2.0 people and name the recipe and --init-from."""
     from fmanet_hf.hub.export import reproduction_commands
