@@ -56,7 +56,7 @@ class FaceNotFoundError(FMANetInputError):
 
 
 class LandmarkModelError(FMANetError, FileNotFoundError):
-    """The dlib 68-landmark model file could not be found or loaded."""
+    """A face backend's landmark model or package (dlib's 68-point model, MediaPipe's models) is missing or unreadable."""
 
 
 class OpticalFlowError(FMANetError, RuntimeError):

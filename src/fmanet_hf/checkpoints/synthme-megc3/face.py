@@ -10,7 +10,11 @@ micro-expression hardly moves it, while a head shift of a few pixels is removed.
 All transforms are 2x3 affine matrices in OpenCV's convention: ``crop = M @ [x, y, 1]``
 maps SOURCE pixel coordinates (x right, y down, pixels) to CROP pixel coordinates.
 
-dlib is imported lazily: a processor with ``align_faces=False`` never needs it.
+Two face backends find the face and its 68 points (``face_backend``): ``"dlib"`` (HOG
+detector + iBUG 300-W 68-point model: the default, whose model is licensed for
+non-commercial use only) and ``"mediapipe"`` (Google's Apache-2.0 BlazeFace + face mesh run
+by OpenCV, `face_mediapipe`). Both are imported lazily: a processor with
+``align_faces=False`` never needs either.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import FaceNotFoundError, LandmarkModelError, StabilizationWarning
+from .errors import FaceNotFoundError, FMANetConfigError, LandmarkModelError, StabilizationWarning
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,9 @@ LEFT_EYE = slice(36, 42)  # subject's right eye, on the image's left
 RIGHT_EYE = slice(42, 48)
 
 STABILIZATION_MODES = ("none", "translation", "euclidean")
+
+#: Face backends: "dlib" (default; its 68-point model is non-commercial) or "mediapipe" (Apache-2.0).
+FACE_BACKENDS = ("dlib", "mediapipe")
 
 # Landmark groups that move in micro-expressions (brows + eyes, mouth + chin). Head-motion
 # estimation ignores them so that it cannot absorb the very motion we want to measure.
@@ -114,32 +121,71 @@ def detect_face(
     upsample_schedule: tuple[int, ...] = (0, 1, 2),
     landmark_model_path: str | os.PathLike | None = None,
     detection_max_side: int | None = None,
+    backend: str = "dlib",
 ) -> FaceDetection:
     """Detect the largest face and its 68 landmarks in a grey image.
 
-    dlib's HOG detector is brittle: a face found at one upsampling can be missed at
-    another, so every level in ``upsample_schedule`` is tried in turn, then the same on a
-    histogram-equalised copy, before giving up.
+    Each level in ``upsample_schedule`` is tried in turn, then the same on a
+    histogram-equalised copy, before giving up. A level means: for ``backend="dlib"``, the
+    HOG detector's upsampling (dlib's HOG is brittle: a face found at one upsampling can be
+    missed at another); for ``"mediapipe"``, BlazeFace on the whole frame (0) or on
+    overlapping tiles of a 2^-level side (faces smaller than about a sixth of the frame).
 
-    The detector's cost grows with the image's area, while the landmarks need the full
-    resolution. With ``detection_max_side``, a frame whose longer side exceeds it is first
-    searched on a copy scaled down to that side (upsampling 0 only); a face found there
-    has its box scaled back and its 68 landmarks predicted on the FULL-resolution frame
-    (the refinement). Only if that finds nothing does the full-resolution schedule run.
+    dlib's detector cost grows with the image's area, while the landmarks need the full
+    resolution. With ``detection_max_side`` (dlib only; BlazeFace always looks at a 128 px
+    copy), a frame whose longer side exceeds it is first searched on a copy scaled down to
+    that side (upsampling 0 only); a face found there has its box scaled back and its 68
+    landmarks predicted on the FULL-resolution frame. Only if that finds nothing does the
+    full-resolution schedule run.
 
     Args:
         gray: (H, W) grey image, uint8 or float in [0, 255].
-        upsample_schedule: dlib upsampling levels to try, in order.
-        landmark_model_path: optional explicit path of the .dat model.
+        upsample_schedule: search levels to try, in order.
+        landmark_model_path: optional explicit path of dlib's .dat model (dlib backend only).
         detection_max_side: longer side (pixels) of the downscaled copy searched first, or
-            None to search the full-resolution frame only.
+            None to search the full-resolution frame only (dlib backend only).
+        backend: one of `FACE_BACKENDS`.
 
     Raises:
         FaceNotFoundError: no face at any level.
-        LandmarkModelError: the landmark model or dlib is missing.
+        LandmarkModelError: the backend's model files or package are missing.
+        FMANetConfigError: unknown backend.
     """
-    detector, predictor = _load_dlib_models(find_landmark_model(landmark_model_path))
+    if backend not in FACE_BACKENDS:
+        raise FMANetConfigError(f"face_backend must be one of {list(FACE_BACKENDS)}, got {backend!r}.")
     image_u8 = np.ascontiguousarray(np.clip(np.rint(gray), 0, 255).astype(np.uint8))
+    height, width = image_u8.shape
+    found = None
+    if backend == "dlib":
+        found = _detect_dlib(image_u8, tuple(upsample_schedule), landmark_model_path, detection_max_side)
+    else:
+        from .face_mediapipe import detect_face_mediapipe
+
+        for candidate in (image_u8, cv2.equalizeHist(image_u8)):
+            found = detect_face_mediapipe(candidate, tuple(upsample_schedule))
+            if found is not None:
+                break
+    if found is None:
+        raise FaceNotFoundError(
+            f"No face was found in the onset frame ({height}x{width} px; face_backend={backend!r}, tried levels "
+            f"{list(upsample_schedule)} on the frame and on a contrast-equalised copy). Pass frames that show a frontal "
+            "face of at least ~60 px, try the other face_backend, or set align_faces=False if your frames are already "
+            "cropped and aligned."
+        )
+    box, landmarks, num_faces = found
+    if box[0] < 0 or box[1] < 0 or box[2] >= width or box[3] >= height:
+        # Still usable, but part of the crop will be repeated edge pixels, not face.
+        logger.warning(
+            "The face box %s reaches past the %dx%d frame; the crop's missing part is filled with repeated "
+            "edge pixels. Frame the face fully for reliable motion near that border.",
+            box, width, height,
+        )
+    return FaceDetection(box=box, landmarks=landmarks, num_faces=num_faces)
+
+
+def _detect_dlib(image_u8: np.ndarray, upsample_schedule: tuple[int, ...], landmark_model_path, detection_max_side):
+    """(box, (68, 2) landmarks, faces found) of the largest HOG face, or None."""
+    detector, predictor = _load_dlib_models(find_landmark_model(landmark_model_path))
     height, width = image_u8.shape
     # (image searched, upsampling levels, (x, y) factors from its pixels to the full frame's)
     tries: list[tuple[np.ndarray, tuple[int, ...], tuple[float, float]]] = []
@@ -149,7 +195,7 @@ def detect_face(
         small = cv2.resize(image_u8, small_size, interpolation=cv2.INTER_AREA)
         tries.append((small, (0,), (width / small_size[0], height / small_size[1])))
     full_scale = (1.0, 1.0)
-    tries += [(image_u8, tuple(upsample_schedule), full_scale), (cv2.equalizeHist(image_u8), tuple(upsample_schedule), full_scale)]
+    tries += [(image_u8, upsample_schedule, full_scale), (cv2.equalizeHist(image_u8), upsample_schedule, full_scale)]
     for candidate, schedule, factor in tries:
         for upsample in schedule:
             rectangles = list(detector(candidate, int(upsample)))
@@ -172,20 +218,8 @@ def detect_face(
             shape = predictor(image_u8, largest)
             landmarks = np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float32)
             box = (largest.left(), largest.top(), largest.right(), largest.bottom())
-            if box[0] < 0 or box[1] < 0 or box[2] >= width or box[3] >= height:
-                # Still usable, but part of the crop will be repeated edge pixels, not face.
-                logger.warning(
-                    "The face box %s reaches past the %dx%d frame; the crop's missing part is filled with repeated "
-                    "edge pixels. Frame the face fully for reliable motion near that border.",
-                    box, width, height,
-                )
-            return FaceDetection(box=box, landmarks=landmarks, num_faces=len(rectangles))
-    height, width = gray.shape[:2]
-    raise FaceNotFoundError(
-        f"No face was found in the onset frame ({height}x{width} px; tried upsampling {list(upsample_schedule)} "
-        "on the frame and on a contrast-equalised copy). Pass frames that show a frontal face of at least "
-        "~60 px, or set align_faces=False if your frames are already cropped and aligned."
-    )
+            return box, landmarks, len(rectangles)
+    return None
 
 
 def eye_similarity_transform(

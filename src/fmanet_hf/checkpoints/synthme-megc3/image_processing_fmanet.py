@@ -3,9 +3,10 @@
 Pipeline for one sample (every setting below is saved in ``preprocessor_config.json``):
 
 1. frames -> grey float32 [0, 255] (``frames.py``): paths, PIL images or numpy arrays.
-2. alignment (``face.py``): with ``align_faces``, dlib finds the face on the ONSET frame
-   (first on a copy scaled to ``face_detection_max_side``) and its 68 landmarks at full
-   resolution; one eye-based similarity transform crops all three frames to
+2. alignment (``face.py``): with ``align_faces``, the ``face_backend`` (dlib, or MediaPipe's
+   face mesh) finds the face on the ONSET frame (dlib: first on a copy scaled to
+   ``face_detection_max_side``) and its 68 landmarks at full resolution; one eye-based
+   similarity transform crops all three frames to
    ``crop_size`` x ``crop_size``. Without it, frames are scaled to ``crop_size`` (or kept
    as they are when ``crop_size`` is None).
 3. stabilisation: apex and offset are registered to the onset crop (``"euclidean"`` or
@@ -41,6 +42,7 @@ from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
 from .errors import FMANetConfigError, FrameCountError, did_you_mean
 from .face import (
+    FACE_BACKENDS,
     STABILIZATION_MODES,
     detect_face,
     eye_similarity_transform,
@@ -79,6 +81,7 @@ _FORMAT_DEFAULTS: dict[int, dict[str, Any]] = {
 # Settings that change what the processor outputs; everything in a cache key comes from here.
 _OUTPUT_SETTINGS = (
     "align_faces",
+    "face_backend",
     "crop_size",
     "interocular_fraction",
     "eye_line_height",
@@ -232,8 +235,13 @@ class FMANetImageProcessor(BaseImageProcessor):
 
     Args:
         align_faces (`bool`, defaults to `True`):
-            Detect the face and 68 landmarks (dlib) on the onset frame and crop all three
-            frames with one similarity transform. Turn off for frames already cropped/aligned.
+            Detect the face and 68 landmarks on the onset frame and crop all three frames
+            with one similarity transform. Turn off for frames already cropped/aligned.
+        face_backend (`str`, defaults to `"dlib"`):
+            What finds the face: `"dlib"` (HOG detector + 68-point model trained on iBUG 300-W,
+            licensed for non-commercial use only) or `"mediapipe"` (Google's BlazeFace and face
+            mesh, Apache-2.0, run by OpenCV; install its model files with
+            `pip install --no-deps mediapipe==0.10.21`). A config saved without it is `"dlib"`.
         crop_size (`int` or `None`, defaults to 128):
             Side (pixels) of the square crop the flow is computed on. Without alignment,
             frames are scaled to it; `None` keeps unaligned frames at native size.
@@ -242,12 +250,14 @@ class FMANetImageProcessor(BaseImageProcessor):
         eye_line_height (`float`, defaults to 0.37):
             Height of the eye line from the top, as a fraction of `crop_size`.
         face_detector_upsample (`list[int]`, defaults to `[0, 1, 2]`):
-            dlib HOG upsampling levels tried in turn before giving up.
+            Search levels tried in turn before giving up: dlib's HOG upsampling, or for
+            `"mediapipe"` the whole frame (0) then tiles of a 2^-level side (small faces).
         face_detection_max_side (`int` or `None`, defaults to 320):
             The onset frame is first searched for a face on a copy scaled down to this longer
             side (pixels); the 68 landmarks are then found on the full-resolution frame. Only
             if that finds nothing does the full-resolution search run. `None`: full resolution
-            only (format 1's behaviour, the default of a saved format-1 config).
+            only (format 1's behaviour, the default of a saved format-1 config). dlib backend
+            only: the MediaPipe detector always searches a 128 px copy.
         stabilization (`str`, defaults to `"euclidean"`):
             Head-motion removal for apex/offset: `"none"`, `"translation"` or `"euclidean"`.
         stabilization_iterations (`int`, defaults to 5):
@@ -305,6 +315,7 @@ class FMANetImageProcessor(BaseImageProcessor):
     def __init__(
         self,
         align_faces: bool = True,
+        face_backend: str = "dlib",
         crop_size: int | None = 128,
         interocular_fraction: float = 0.33,
         eye_line_height: float = 0.37,
@@ -346,6 +357,7 @@ class FMANetImageProcessor(BaseImageProcessor):
         if flow_method is None:
             flow_method = format_defaults["flow_method"]
         self.align_faces = bool(align_faces)
+        self.face_backend = face_backend
         self.crop_size = None if crop_size is None else crop_size
         self.interocular_fraction = float(interocular_fraction)
         self.eye_line_height = float(eye_line_height)
@@ -396,6 +408,8 @@ class FMANetImageProcessor(BaseImageProcessor):
         def fail(message: str) -> None:
             raise FMANetConfigError(f"Invalid FMANetImageProcessor setting: {message}")
 
+        if self.face_backend not in FACE_BACKENDS:
+            fail(f"face_backend must be one of {list(FACE_BACKENDS)}, got {self.face_backend!r}.")
         if self.flow_method not in FLOW_METHODS:
             fail(f"flow_method must be one of {list(FLOW_METHODS)}, got {self.flow_method!r}.")
         if self.intensity_matching not in INTENSITY_MATCHING_MODES:
@@ -486,6 +500,7 @@ class FMANetImageProcessor(BaseImageProcessor):
                 upsample_schedule=tuple(self.face_detector_upsample),
                 landmark_model_path=self.landmark_model_path,
                 detection_max_side=self.face_detection_max_side,
+                backend=self.face_backend,
             )
             onset_transform = eye_similarity_transform(
                 detection.landmarks, self.crop_size, self.interocular_fraction, self.eye_line_height

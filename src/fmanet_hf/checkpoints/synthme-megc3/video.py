@@ -308,6 +308,7 @@ def _scoring_crops(frames: Sequence[Any], processor: Any | None) -> list[np.ndar
             upsample_schedule=tuple(processor.face_detector_upsample),
             landmark_model_path=processor.landmark_model_path,
             detection_max_side=getattr(processor, "face_detection_max_side", None),
+            backend=getattr(processor, "face_backend", "dlib"),
         )
         transform = eye_similarity_transform(
             detection.landmarks, crop, processor.interocular_fraction, processor.eye_line_height
