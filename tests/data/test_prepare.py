@@ -288,3 +288,26 @@ def test_a_plain_transformers_trainer_trains_and_predicts_on_the_prepared_datase
         by_hand = model(pixel_values=torch.stack([row["pixel_values"] for row in prepared])).logits.numpy()
     np.testing.assert_allclose(logits, by_hand, atol=1e-5)
     np.testing.assert_allclose(fusion_weights.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_the_mediapipe_backend_keys_the_cache_on_its_model_files_not_on_dlib(tmp_path):
+    """With face_backend="mediapipe" the processing environment names the SHA-256 of MediaPipe's
+    two model files (computed here with hashlib) instead of dlib's version and model."""
+    import hashlib
+
+    from fmanet_hf.data.prepare import processing_environment, processing_fingerprint
+    from fmanet_hf.errors import LandmarkModelError
+    from fmanet_hf.face_mediapipe import find_mediapipe_models
+
+    try:
+        paths = find_mediapipe_models()
+    except LandmarkModelError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"MediaPipe's model files are missing in CI: {error}")
+        pytest.skip(str(error))
+    processor = FMANetImageProcessor(face_backend="mediapipe")
+    environment = processing_environment(processor)
+    expected = ",".join(hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in paths)
+    assert environment["mediapipe_models_sha256"] == expected
+    assert "dlib" not in environment and "landmark_model_sha256" not in environment
+    assert processing_fingerprint(processor) != processing_fingerprint(FMANetImageProcessor())

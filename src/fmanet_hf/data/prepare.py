@@ -88,11 +88,20 @@ def _file_sha256(path: str) -> str:
 def processing_environment(processor) -> dict[str, str]:
     """What changes the processor's output besides its settings: ``opencv`` (its version:
     optical flow, warps, stabilisation) and, with ``align_faces``, ``dlib`` (its version: face
-    detection and landmarks) and ``landmark_model_sha256`` (the 68-point model file used)."""
+    detection and landmarks) and ``landmark_model_sha256`` (the 68-point model file used);
+    with ``face_backend="mediapipe"`` instead ``mediapipe_models_sha256`` (its two model files;
+    OpenCV runs them)."""
     import cv2
 
     environment = {"opencv": str(cv2.__version__)}
-    if getattr(processor, "align_faces", False):
+    if getattr(processor, "align_faces", False) and getattr(processor, "face_backend", "dlib") == "mediapipe":
+        from ..face_mediapipe import find_mediapipe_models
+
+        try:
+            environment["mediapipe_models_sha256"] = ",".join(_file_sha256(path) for path in find_mediapipe_models())
+        except (FMANetError, OSError) as error:
+            environment["mediapipe_models_sha256"] = f"unavailable: {type(error).__name__}"
+    elif getattr(processor, "align_faces", False):
         from ..face import find_landmark_model
 
         try:
