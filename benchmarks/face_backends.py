@@ -8,7 +8,7 @@ Four measurements, every one on real photographs that installed packages ship:
    sessions (the SynthME renderer, seed 0); the apex is the onset warped by seeded Gaussian
    bumps at the brows and mouth (0.5-1.5 px) and moved by a seeded rigid head motion
    (up to 1.5 px, 1.5 degrees); the offset is the onset under another head motion. The
-   processor (default settings, TV-L1) aligns with each backend; the endpoint error of both
+   processor (its default settings) aligns with each backend; the endpoint error of both
    phases against the known expression flow (in the backend's own crop pixels) is averaged
    over the moving region. The bumps are placed from the renderer's landmarks, which only
    define the warp.
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "frame": list(FRAME_SIZE), "sessions_per_person": args.sessions, "repeats": args.repeats,
             "warp": "Gaussian bumps at both brows and the mouth, sigma 0.12 x eye distance, 0.5-1.5 px, "
-                    "plus rigid head motion up to 1.5 px / 1.5 deg in apex and offset; processor defaults (TV-L1, euclidean stabilisation)",
+                    "plus rigid head motion up to 1.5 px / 1.5 deg in apex and offset; processor defaults",
         },
         "flow_and_speed": flow,
         "einstein_detection": einstein,
