@@ -99,9 +99,9 @@ def _prepared(args: argparse.Namespace):
     if args.quick:
         return _tiny_dataset()
     if args.npz:
-        from gpu_check import _dataset
+        from gpu_check import load_dataset
 
-        return _dataset(args.npz)
+        return load_dataset(args.npz, subjects=None, tiny=False)
     from fmanet_hf import FMANetImageProcessor
     from fmanet_hf.data.prepare import prepare_dataset
     from fmanet_hf.data.registry import load_dataset_by_name

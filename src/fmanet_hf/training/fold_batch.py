@@ -54,8 +54,9 @@ _BATCH_COUPLED = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.modules.instan
 _OTHER_RANDOM = (torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.Dropout3d, torch.nn.AlphaDropout, torch.nn.FeatureAlphaDropout)
 
 #: ``folds_at_once`` "auto" on CPU: 1 (one fold after another). On a CPU the batched kernels
-#: (grouped convolutions) do the same arithmetic as K separate ones at about the same speed,
-#: so batching gains little there; measured in docs/performance.md ("Fold batching").
+#: (grouped convolutions) do the same arithmetic as K separate ones no faster, and vmap's
+#: layout copies come on top: 4 MEGC-size folds at once took 1.5x the CPU time of the
+#: per-fold loop (docs/performance.md, "Fold batching").
 CPU_AUTO_FOLDS_AT_ONCE = 1
 #: Share of the accelerator's free memory that "auto" plans to fill.
 AUTO_MEMORY_SHARE = 0.5
