@@ -127,6 +127,42 @@ def test_dropout_masks_are_per_fold_and_do_not_depend_on_the_batch(tmp_path):
     assert np.abs(_probabilities(four) - _probabilities(without)).max() > 1e-3
 
 
+class _SeededNoiseDropout(torch.nn.Module):
+    """Per-fold reference of the batched dropout: keep where uniform noise from the fold's own
+    ``derive_seed(fold seed, "dropout")`` stream is >= p, one draw of the batch's shape per call."""
+
+    def __init__(self, p: float, seed: int) -> None:
+        super().__init__()
+        self.p = p
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def forward(self, hidden):
+        if not self.training:
+            return hidden
+        noise = torch.rand(hidden.shape, generator=self.generator)
+        return hidden * (noise >= self.p).to(hidden.dtype) * (1.0 / (1.0 - self.p))
+
+
+def test_batched_dropout_is_per_fold_dropout_with_the_folds_own_noise(tmp_path):
+    from fmanet_hf.training.model_config import default_model_factory
+    from fmanet_hf.training.seeds import derive_seed
+
+    def per_fold_reference(config):
+        model = default_model_factory(config)
+        # run_fold builds the model under torch.manual_seed(fold seed): that is the initial seed here.
+        model.dropout = _SeededNoiseDropout(config.classifier_dropout, derive_seed(torch.initial_seed(), "dropout"))
+        return model
+
+    schedule = TrainingSchedule(epochs=3, batch_size=4, learning_rate=3e-3)
+    config = tiny_config_kwargs(16, classifier_dropout=0.5)
+    _, reference = _run(tmp_path, "reference", schedule, 1, model_config=config, model_factory=per_fold_reference)
+    _, batched = _run(tmp_path, "batched", schedule, 4, model_config=config)
+    _, without = _run(tmp_path, "without", schedule, 4, model_config=tiny_config_kwargs(16))
+    np.testing.assert_allclose(_probabilities(batched), _probabilities(reference), atol=2e-5)
+    np.testing.assert_allclose(_losses(batched), _losses(reference), rtol=1e-5)
+    assert np.abs(_probabilities(batched) - _probabilities(without)).max() > 1e-3
+
+
 def test_resumed_batched_run_repeats_the_uninterrupted_one(tmp_path):
     schedule = TrainingSchedule(epochs=2, batch_size=4, learning_rate=3e-3)
     config = tiny_config_kwargs(16, classifier_dropout=0.3)
