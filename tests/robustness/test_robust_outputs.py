@@ -260,6 +260,9 @@ def test_baseline_out_replaces_only_an_earlier_baseline_result(tmp_path, capsys,
 
     monkeypatch.setattr(registry, "load_dataset_by_name", lambda *args: None)
     monkeypatch.setattr(prepare, "prepare_dataset", lambda *args, **kwargs: None)
+    from fmanet_hf.commands import inputs as command_inputs
+
+    monkeypatch.setattr(command_inputs, "report_skipped_clips", lambda *args: [])
     scores = {"num_folds": 3, "num_samples": 9, "accuracy": 0.5, "uf1": 0.4, "uar": 0.45, "chance_uar": 1 / 3}
     monkeypatch.setattr(baselines, "mmcof_logistic_regression_loso", lambda *args, **kwargs: dict(scores))
     foreign = tmp_path / "thesis.json"
