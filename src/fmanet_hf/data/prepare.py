@@ -37,6 +37,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ from ..atomic import atomic_directory, atomic_write_json, remove_stale_temporari
 from ..errors import CacheError, FaceNotFoundError, FMANetError
 
 logger = logging.getLogger(__name__)
+#: The process that imported this module; `datasets.map` workers are forked from it.
+_MAIN_PROCESS_ID = os.getpid()
 
 CACHE_FORMAT_VERSION = 2  # 2: the processing fingerprint covers library versions and the landmark model
 MANIFEST_NAME = "fmanet_cache.json"
@@ -168,10 +171,18 @@ def _store_sample(store: Path, key: str, pixel_values, mmcof_values, face_found:
     atomic_write_bytes(store / key[:2] / f"{key}.npz", buffer.getvalue())
 
 
+def _ignore_ctrl_c_in_workers() -> None:
+    # Ctrl-C reaches the whole process group. The main process turns it into one line and
+    # stops the pool; a worker that raised KeyboardInterrupt too would print its own traceback.
+    if os.getpid() != _MAIN_PROCESS_ID:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _process_example(example: dict[str, Any], processor, skip_faceless: bool = False, store: str | None = None) -> dict[str, Any]:
     import cv2
     import numpy as np
 
+    _ignore_ctrl_c_in_workers()
     key = sample_key(example) if store is not None else None
     stored = _stored_sample(Path(store), key) if store is not None else None
     # A stored "no face" is recomputed under on_face_missing="raise", for the processor's own error.
