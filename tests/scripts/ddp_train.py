@@ -6,8 +6,11 @@ from the repository root (so that ``tests`` is importable):
 Each process writes under OUT_DIR:
 - ``rank<r>.pt``: the trained weights of `train_model` (plain SGD, no dropout, GroupNorm),
   plus ``rank<r>.json``: world size, rank and the sample ids it computed gradients of;
+- ``rank<r>_dropout.pt``: the same training with ``classifier_dropout=0.5`` (the condition the
+  training docs state: with dropout, 2 processes draw other masks than 1 process);
 - a LOSO run with batches split across processes (``loso/``) and one with whole folds per
-  process (``loso_fold_parallel/``);
+  process (``loso_fold_parallel/``), and the latter again with dropout 0.5
+  (``loso_fold_parallel_dropout/``: a fold trained by one process, dropout included);
 - ``rank<r>_writes.json``: every file this process opened for writing, created, renamed or
   deleted under those LOSO folders (from a Python audit hook), to prove who writes what.
 """
@@ -61,9 +64,13 @@ def ddp_data() -> PreparedTensors:
     return PreparedTensors.from_prepared(make_prepared_dataset(subjects=4, per_subject=2, image_size=16, seed=7))
 
 
-def init_model() -> FMANetForImageClassification:
+DROPOUT = 0.5
+
+
+def init_model(classifier_dropout: float = 0.0) -> FMANetForImageClassification:
     torch.manual_seed(0)
-    return FMANetForImageClassification(FMANetConfig(**tiny_config_kwargs(image_size=16), num_labels=3))
+    config = FMANetConfig(**tiny_config_kwargs(image_size=16, classifier_dropout=classifier_dropout), num_labels=3)
+    return FMANetForImageClassification(config)
 
 
 def loso_dataset():
@@ -81,7 +88,7 @@ class LocalIds(TrainingObserver):
 def main(out_dir: str) -> int:
     global OUT, LOSO_DIRS
     OUT = Path(out_dir).resolve()
-    LOSO_DIRS = (OUT / "loso", OUT / "loso_fold_parallel")
+    LOSO_DIRS = (OUT / "loso", OUT / "loso_fold_parallel", OUT / "loso_fold_parallel_dropout")
     sys.addaudithook(audit)
     accelerator = Accelerator(cpu=True)
     rank = accelerator.process_index
@@ -95,10 +102,16 @@ def main(out_dir: str) -> int:
         json.dumps({"world_size": accelerator.num_processes, "rank": rank, "distributed_type": str(accelerator.distributed_type),
                     "steps": observer.steps, "epoch_losses": log.epoch_losses})
     )
+    # init_model seeds torch: every process (and the single-process reference) starts its dropout
+    # masks from the same stream, so only how the masks meet the samples can differ.
+    dropout_model, _ = train_model(init_model(DROPOUT), data, range(len(data)), DDP_SCHEDULE, seed=0, accelerator=accelerator)
+    torch.save({k: v.detach().cpu() for k, v in dropout_model.state_dict().items()}, OUT / f"rank{rank}_dropout.pt")
     run_loso(loso_dataset(), model_config=tiny_config_kwargs(image_size=16), out_dir=LOSO_DIRS[0], progress=False,
              accelerator=accelerator, **LOSO_SETTINGS)
     run_loso(loso_dataset(), model_config=tiny_config_kwargs(image_size=16), out_dir=LOSO_DIRS[1], progress=False,
              accelerator=accelerator, fold_parallel=True, **LOSO_SETTINGS)
+    run_loso(loso_dataset(), model_config=tiny_config_kwargs(image_size=16, classifier_dropout=DROPOUT), out_dir=LOSO_DIRS[2],
+             progress=False, accelerator=accelerator, fold_parallel=True, **LOSO_SETTINGS)
     (OUT / f"rank{rank}_writes.json").write_text(json.dumps(writes))
     return 0
 

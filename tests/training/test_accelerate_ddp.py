@@ -45,11 +45,12 @@ def two_process_run(tmp_path_factory):
     return out
 
 
-def single_process_weights():
+def single_process_weights(classifier_dropout: float = 0.0):
     from accelerate import Accelerator
 
     data = ddp_train.ddp_data()
-    model, _ = train_model(ddp_train.init_model(), data, range(len(data)), ddp_train.DDP_SCHEDULE, seed=0, accelerator=Accelerator(cpu=True))
+    model, _ = train_model(ddp_train.init_model(classifier_dropout), data, range(len(data)), ddp_train.DDP_SCHEDULE,
+                           seed=0, accelerator=Accelerator(cpu=True))
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
@@ -81,6 +82,24 @@ def test_two_process_update_equals_single_process_update_on_the_global_batch(two
         assert torch.allclose(distributed[key], reference[key], atol=1e-5, rtol=0), key
 
 
+def test_with_dropout_two_processes_differ_from_one_as_the_training_docs_state(two_process_run):
+    # docs/training.md: "1 and 2 processes give the same update" holds only when a step draws no
+    # random numbers. With dropout each rank masks its own samples with the first rows of its own
+    # stream, the single process masks row i for sample i: the same training, other masks.
+    docs = " ".join((REPO_ROOT / "docs" / "training.md").read_text(encoding="utf-8").split())
+    assert "**only when a training step draws no random numbers**: with `classifier_dropout=0` and without augmentation" in docs
+    single = single_process_weights(ddp_train.DROPOUT)
+    distributed = [torch.load(two_process_run / f"rank{r}_dropout.pt") for r in (0, 1)]
+    # Still one model: the ranks agree bit for bit (gradients synchronised)...
+    assert all(torch.equal(distributed[0][k], distributed[1][k]) for k in single)
+    # ...but not the single-process one: the classifier moved by far more than float rounding.
+    difference = max(float((distributed[0][k] - single[k]).abs().max()) for k in single)
+    assert difference > 1e-3, f"dropout {ddp_train.DROPOUT} gave the single-process weights to {difference:g}"
+    # Without dropout the same comparison agrees to 1e-5 (the test above): dropout is the cause.
+    dropout_free = single_process_weights()
+    assert max(float((dropout_free[k] - single[k]).abs().max()) for k in single) > 1e-3  # dropout does act here
+
+
 def _predictions(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
 
@@ -103,12 +122,19 @@ def test_distributed_loso_matches_single_process_and_only_main_writes(two_proces
     # Fold-parallel: whole folds per process, trained exactly as one process would.
     got = _predictions(two_process_run / "loso_fold_parallel")
     assert [g["probabilities"] for g in got] == [e["probabilities"] for e in expected]
+    # ...dropout included (the docs' advice for bit-comparable runs across process counts).
+    single_dropout = tmp_path / "single_dropout"
+    run_loso(ddp_train.loso_dataset(), model_config=ddp_train.tiny_config_kwargs(image_size=16, classifier_dropout=ddp_train.DROPOUT),
+             out_dir=single_dropout, progress=False, **ddp_train.LOSO_SETTINGS)
+    got = _predictions(two_process_run / "loso_fold_parallel_dropout")
+    assert [g["probabilities"] for g in got] == [e["probabilities"] for e in _predictions(single_dropout)]
+    assert [g["probabilities"] for g in got] != [e["probabilities"] for e in expected]  # dropout changed them
 
     writes = [json.loads((two_process_run / f"rank{r}_writes.json").read_text()) for r in (0, 1)]
     assert any(path.endswith("results.json") for _, path in writes[0])
     # Rank 1 wrote nothing for the data-parallel run, and only its own fold files in fold-parallel mode.
     assert not [w for w in writes[1] if w[1].startswith(str(two_process_run / "loso") + os.sep)]
-    fold_parallel_writes = [w[1] for w in writes[1] if w[1].startswith(str(two_process_run / "loso_fold_parallel"))]
+    fold_parallel_writes = [w[1] for w in writes[1] if w[1].startswith(str(two_process_run / "loso_fold_parallel") + os.sep)]
     assert fold_parallel_writes, "rank 1 trains folds in fold-parallel mode and writes their files"
     assert all(path.startswith(str(two_process_run / "loso_fold_parallel" / "folds")) for path in fold_parallel_writes)
     written_by_rank1 = {Path(p).name for p in fold_parallel_writes if p.endswith(".json") and not Path(p).name.startswith(".")}
