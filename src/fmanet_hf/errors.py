@@ -121,6 +121,10 @@ class VideoTooLongError(VideoReadError):
     """A video has more frames (or frame pixels) than the demo keeps in memory."""
 
 
+class WebMWriteError(FMANetError, OSError):
+    """A WebM video could not be written: no VP8 encoder in OpenCV, bad frames, or a malformed header."""
+
+
 class ModelChoiceError(CheckpointError):
     """The selected model is not one of the models the demo was started with."""
 
@@ -189,6 +193,7 @@ __all__ = [
     "VideoTooShortError",
     "VideoTooLongError",
     "ModelChoiceError",
+    "WebMWriteError",
     "DeviceUnavailableError",
     "FMANetWarning",
     "AmbiguousInputWarning",

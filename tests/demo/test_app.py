@@ -29,6 +29,7 @@ gradio = pytest.importorskip("gradio", reason="the demo needs gradio: pip instal
 from gradio_client import Client, handle_file  # noqa: E402
 
 from fmanet_hf.demo.models import DEFAULT_MODEL_KEY, ModelRegistry, discover_models  # noqa: E402
+from fmanet_hf.demo.webm import write_webm  # noqa: E402
 
 # gradio's queue statistics call a pandas API that pandas 3 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:Warning")
@@ -141,11 +142,7 @@ def bad_inputs(tmp_path_factory, example_triplet):
     cv2.imwrite(str(no_face), np.rint(gradient).astype(np.uint8))
     small = folder / "small.png"
     cv2.imwrite(str(small), cv2.resize(cv2.imread(example_triplet[2]), (200, 200)))
-    short_video = folder / "two_frames.webm"
-    writer = cv2.VideoWriter(str(short_video), cv2.VideoWriter_fourcc(*"VP80"), 10, (320, 320))
-    for path in example_triplet[1:3]:
-        writer.write(cv2.imread(path))
-    writer.release()
+    short_video = write_webm([cv2.imread(path) for path in example_triplet[1:3]], folder / "two_frames.webm")
     return {"no_face": str(no_face), "small": str(small), "short_video": str(short_video)}
 
 
@@ -227,6 +224,24 @@ def test_bad_inputs_are_refused_with_a_message_and_the_app_keeps_serving(client,
         DEFAULT_MODEL_KEY, handle_file(onset), handle_file(apex), handle_file(offset), api_name="/classify_frames"
     )
     assert_label_output_matches(result[0], python_api_probabilities(onset, apex, offset))
+
+
+def test_example_videos_are_written_without_a_line_on_stderr(tmp_path, capfd):
+    # What the Space's log showed at start-up: OpenCV's WebM codec-tag warning, once per example.
+    import cv2
+
+    from fmanet_hf.demo.app import _write_example_video
+
+    frame_paths = []
+    for index, grey in enumerate((40, 120, 200)):
+        frame_paths.append(str(tmp_path / f"img{index}.jpg"))
+        cv2.imwrite(frame_paths[-1], np.full((64, 64, 3), grey, np.uint8))
+    capfd.readouterr()
+    video = _write_example_video(tmp_path, frame_paths)
+    assert video == str(tmp_path / "clip.webm") and Path(video).stat().st_size > 0
+    written = capfd.readouterr()
+    assert written.err == "" and written.out == ""
+    assert _write_example_video(tmp_path, frame_paths) == video  # reused, not rewritten
 
 
 @pytest.mark.slow

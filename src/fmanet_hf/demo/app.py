@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import numpy as np
 
-from ..errors import FMANetError
+from ..errors import FMANetError, WebMWriteError
 from .errors import DemoDependencyError, FrameTooLargeError, MissingFrameError, VideoTooLongError, VideoTooShortError
 from .models import DEFAULT_MODEL_KEY, LoadedModel, ModelRegistry, discover_models
 from .panels import aligned_crops_strip, attention_overlay, face_panel, flow_panel, mmcof_panel, shared_flow_scale
@@ -338,30 +338,19 @@ def default_cache_dir() -> Path:
 
 
 def _write_example_video(clip_dir: Path, frame_paths: list[str], fps: float = 10.0) -> str | None:
-    """The clip's frames as a WebM (VP8) video next to them; None if OpenCV cannot write it."""
+    """The clip's frames as a WebM (VP8) video next to them; None (logged) if OpenCV cannot write one."""
     import cv2
+
+    from .webm import write_webm
 
     target = clip_dir / "clip.webm"
     if target.is_file() and target.stat().st_size > 0:
         return str(target)
-    first = cv2.imread(frame_paths[0])
-    height, width = first.shape[:2]
-    partial = clip_dir / ".clip.partial.webm"
-    # OpenCV warns that the WebM muxer prefers another tag for VP8, then writes a valid file.
-    previous_level = cv2.getLogLevel()
-    cv2.setLogLevel(2)  # 2 = errors only (3 = warnings, the default)
     try:
-        writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"VP80"), fps, (width, height))
-    finally:
-        cv2.setLogLevel(previous_level)
-    if not writer.isOpened():
+        write_webm([cv2.imread(frame_path) for frame_path in frame_paths], target, fps=fps)
+    except WebMWriteError as error:
+        logger.warning("The example %s is offered without a video: %s", clip_dir.name, error)
         return None
-    try:
-        for frame_path in frame_paths:
-            writer.write(cv2.imread(frame_path))
-    finally:
-        writer.release()
-    os.replace(partial, target)  # a crash never leaves a truncated example behind
     return str(target)
 
 
