@@ -369,3 +369,43 @@ def test_browser_end_to_end(app, example_triplet, bad_inputs, tmp_path):
 def test_no_outside_connections_during_the_session(app, outside_connections):
     """Runs last in this module: nothing in this process tried to reach the network."""
     assert outside_connections == []
+
+
+@pytest.mark.slow
+def test_example_video_plays_in_chromium(app, tmp_path):
+    # The WebM of demo/webm.py is Matroska with its header marked WebM: a browser must decode it.
+    chromium = _chromium_or_skip()
+    import functools
+    import http.server
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    from fmanet_hf.demo.app import prepare_examples
+
+    video = Path(prepare_examples(app[1])[0].video)
+    shutil.copy(video, tmp_path / "clip.webm")
+    (tmp_path / "index.html").write_text('<video id="clip" src="clip.webm" muted preload="auto"></video>', encoding="utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+                # readyState 4: enough data to play through; no MediaError.
+                page.wait_for_function("document.getElementById('clip').readyState === 4", timeout=30_000)
+                state = page.evaluate(
+                    "(() => { const v = document.getElementById('clip');"
+                    " return {error: v.error && v.error.code, width: v.videoWidth, height: v.videoHeight, duration: v.duration}; })()"
+                )
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+    frames = len(list(video.parent.glob("img*.jpg")))
+    assert state["error"] is None and (state["width"], state["height"]) == (320, 320), state
+    assert state["duration"] == pytest.approx(frames / 10.0, abs=0.15), state  # written at 10 fps
