@@ -125,6 +125,10 @@ class WebMWriteError(FMANetError, OSError):
     """A WebM video could not be written: no VP8 encoder in OpenCV, bad frames, or a malformed header."""
 
 
+class SpaceBuildError(FMANetError, OSError):
+    """The Space folder could not be built: no wheel to put in it, a wrong wheel, or a bad model folder."""
+
+
 class ModelChoiceError(CheckpointError):
     """The selected model is not one of the models the demo was started with."""
 
@@ -194,6 +198,7 @@ __all__ = [
     "VideoTooLongError",
     "ModelChoiceError",
     "WebMWriteError",
+    "SpaceBuildError",
     "DeviceUnavailableError",
     "FMANetWarning",
     "AmbiguousInputWarning",

@@ -36,5 +36,7 @@ def test_gradio_is_pinned_in_one_place_the_space_metadata():
 def test_the_deploy_steps_build_the_wheel_the_requirements_name():
     steps = (SPACE.parents[1] / "docs" / "demo.md").read_text(encoding="utf-8")
     assert "## Deploy the Space" in steps
-    assert "python -m pip wheel --no-deps -w /tmp/fmanet-space ." in steps
+    # The command that writes the folder (tests/hub/test_space.py checks what it writes).
+    assert "fmanet-hf space /tmp/fmanet-space" in steps
+    assert "hf upload USER/fmanet-demo /tmp/fmanet-space . --repo-type space --exclude .fmanet-hf-output" in steps
     assert f"fmanet_hf-{__version__}-py3-none-any.whl" in steps

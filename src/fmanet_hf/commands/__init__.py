@@ -12,7 +12,7 @@ and gradio are imported inside ``run``, so building the parser stays cheap.
 """
 
 #: The subcommands, in the order ``fmanet-hf --help`` lists them; each is a module here.
-COMMANDS = ("predict", "synth", "prepare", "baseline", "loso", "ablate", "pretrain", "train", "export", "push", "demo")
+COMMANDS = ("predict", "synth", "prepare", "baseline", "loso", "ablate", "pretrain", "train", "export", "push", "space", "demo")
 #: The commands that train models.
 TRAINING_COMMANDS = ("loso", "ablate", "train")
 
