@@ -25,9 +25,10 @@ dataset's classes) is trained with the ``fmanet-hf loso`` schedule constants (ep
 batch size, learning rate, weight decay from ``fmanet_hf.commands.common_flags``; epochs
 ``"auto"`` resolved by the package's own rule, so both pipelines train equally long),
 AdamW at a constant learning rate over all parameters, a shuffling torch ``DataLoader``,
-and the test subject is predicted after the final epoch. A full run takes hours, so the
-benchmark runner uses ``measure_reference_loso``: the preprocessing of all samples timed
-once and the training of ``k`` folds, extrapolated to all folds.
+and the test subject is predicted after the final epoch. A full run takes hours on a
+MEGC-size set, so the benchmark runner either runs it in full on a subset of the subjects
+(``--loso-subjects N``) or uses ``measure_reference_loso``: the preprocessing of all
+samples timed once and the training of ``k`` folds, extrapolated to all folds.
 """
 
 from __future__ import annotations
@@ -268,20 +269,38 @@ def dataset_rows(dataset: Any) -> tuple[list[dict[str, Any]], np.ndarray, np.nda
     return rows, labels, subjects, class_names
 
 
-def run_reference_loso(dataset: Any, *, max_folds: int | None = None, seed: int = 0) -> list[dict[str, Any]]:
+def run_reference_loso(
+    dataset: Any,
+    *,
+    max_folds: int | None = None,
+    seed: int = 0,
+    schedule: dict[str, Any] | None = None,
+    on_fold: Any = None,
+) -> list[dict[str, Any]]:
     """The literal research LOSO: for each subject, recompute every input, train, predict.
 
-    Hours on a MEGC-size set; the benchmark uses `measure_reference_loso` instead. Returns
-    one `train_and_predict_fold` record per fold (plus ``prep_seconds``).
+    Hours on a MEGC-size set; the benchmark runs it in full on a subset of subjects
+    (``run_benchmarks.py --loso-subjects N``) or extrapolates with `measure_reference_loso`.
+
+    Args:
+        schedule: overrides of `schedule_constants` (``--quick`` trains 1 epoch).
+        on_fold: called with each fold's record when it is done (progress).
+
+    Returns:
+        One `train_and_predict_fold` record per fold (subjects in natural order), plus
+        ``prep_seconds``: that fold's recomputation of every input (s).
     """
     rows, labels, subjects, class_names = dataset_rows(dataset)
+    settings = {**schedule_constants(), **(schedule or {})}
     records = []
     for test_subject in sorted(set(subjects.tolist()), key=_natural_key)[:max_folds]:
         started = time.perf_counter()
         inputs = preprocess_all(rows)  # research scripts load and preprocess inside the fold loop
         prep_seconds = time.perf_counter() - started
-        record = train_and_predict_fold(inputs, labels, subjects, test_subject, class_names, seed=seed, **schedule_constants())
+        record = train_and_predict_fold(inputs, labels, subjects, test_subject, class_names, seed=seed, **settings)
         records.append({**record, "prep_seconds": prep_seconds})
+        if on_fold is not None:
+            on_fold(records[-1])
     return records
 
 

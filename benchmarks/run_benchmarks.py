@@ -21,7 +21,11 @@ Sections (each one entry of the JSON, each with the load average before and afte
 - ``model``: parameters, FLOPs, forward and training-step throughput, eager vs
   ``torch.compile``.
 - ``loso``: ``run_loso`` with the ``fmanet-hf loso`` defaults vs the reference LOSO,
-  which is extrapolated from a few measured folds (a full one takes hours).
+  which is extrapolated from a few measured folds (a full one takes hours on a MEGC-size
+  set). With ``--loso-subjects N`` both run in full on N subjects chosen evenly in natural
+  order (`chosen_loso_subjects`), each from a cold cache, and the package runs twice: with
+  its defaults (one preparation process per core) and with ``--num-proc 1`` (one process,
+  as the reference).
 
 Every ratio is ``speedup_vs_reference = reference time / this time`` (> 1: faster than the
 reference), computed from figures measured in the same run on the same machine. Each
@@ -906,8 +910,185 @@ def section_model(ctx: Context) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 # loso
 # --------------------------------------------------------------------------------------
+def chosen_loso_subjects(subjects: list[str], count: int) -> list[str]:
+    """``count`` subjects spread evenly over the natural order of ``subjects``: positions
+    ``floor(i * S / count)`` for i = 0 .. count - 1 of the S sorted subjects (68 -> 17: every
+    4th subject from the first, sub01, sub05, ..., sub65, the folds of
+    ``loso_schedule_cost.py --every 4``)."""
+    from fmanet_hf.data.cells import natural_key
+
+    ordered = sorted(set(subjects), key=natural_key)
+    if not 1 <= count <= len(ordered):
+        raise ValueError(f"--loso-subjects {count}: the set has {len(ordered)} subjects; choose 1 to {len(ordered)}")
+    return [ordered[(i * len(ordered)) // count] for i in range(count)]
+
+
+def write_subset_sheet(data_root: Path, dataset: Any, subjects: list[str], target: Path) -> Path:
+    """A copy of the set's CSV annotation sheet holding only the rows of ``subjects``
+    (found through the dataset's ``sheet_row``), for ``fmanet-hf loso --sheet``."""
+    import csv
+
+    from fmanet_hf.data.sheets import find_sheet
+
+    source = find_sheet(data_root, ("CASME2-coding-*.csv",), dataset_name="synthme")
+    wanted = set(subjects)
+    keep = {int(row) for row, subject in zip(dataset["sheet_row"], dataset["subject"]) if subject in wanted}
+    with source.open(newline="", encoding="utf-8") as handle:
+        table = list(csv.reader(handle))
+    # Row 1 is the header (SynthME writes no intro rows); sheet row r is table[r - 1].
+    kept = [table[0]] + [line for number, line in enumerate(table, start=1) if number in keep]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(kept)
+    return target
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _opencv_threads() -> int:
+    import cv2
+
+    return cv2.getNumThreads()
+
+
+def section_loso_subset(ctx: Context) -> dict[str, Any]:
+    """`fmanet-hf loso` with its defaults and the reference LOSO, both measured in full on
+    ``--loso-subjects N`` subjects of ``--data`` (no extrapolation), each from cold inputs."""
+    import reference_pipeline
+    from fmanet_hf.cli import build_parser
+    from fmanet_hf.data.registry import load_dataset_by_name
+    from fmanet_hf.training.loso_results import load_loso_results
+    from fmanet_hf.training.metrics import classification_metrics
+
+    folder = ctx.run_dir / "loso"
+    full = ctx.dataset()
+    all_subjects = sorted(set(full["subject"]))
+    chosen = chosen_loso_subjects(all_subjects, ctx.args.loso_subjects)
+    sheet = write_subset_sheet(ctx.args.data, full, chosen, folder / "subset-sheet.csv")
+    subset = load_dataset_by_name("synthme", str(ctx.args.data), None, sheet=str(sheet))
+    expected = sum(subject in set(chosen) for subject in full["subject"])
+    if sorted(set(subset["subject"])) != sorted(chosen) or len(subset) != expected:
+        raise RuntimeError(f"the subset sheet {sheet} does not load as the {len(chosen)} chosen subjects ({expected} clips)")
+    log(f"loso subset: {len(chosen)} of {len(all_subjects)} subjects, {len(subset)} clips: {', '.join(chosen)}")
+
+    def package(name: str, extra: list[str], processes: str) -> dict[str, Any]:
+        # A fresh cache folder per row: the inputs are computed cold inside the command.
+        argv = [
+            "loso", "--dataset", "synthme", "--root", str(ctx.args.data), "--sheet", str(sheet),
+            "--out", str(folder / name / "run"), "--cache-dir", str(folder / name / "cache"),
+        ]
+        if ctx.quick:
+            argv += ["--epochs", "1"]
+        if not ctx.progress:
+            argv += ["--quiet"]
+        argv += shlex.split(ctx.args.loso_args or "") + extra
+        args = build_parser().parse_args(argv)
+        load_before = load_average()
+        status, seconds = timed(lambda: args.handler(args))
+        if status != 0:
+            raise RuntimeError(f"fmanet-hf {shlex.join(argv)} exited with status {status}")
+        results = load_loso_results(args.out)
+        settings = results.get("settings", {})
+        loso_seconds = float(results["wall_time_seconds"])
+        log(f"loso {name}: {seconds:.1f} s (run_loso {loso_seconds:.1f} s), UF1 {results['uf1']:.4f}")
+        return {
+            "name": name,
+            "description": "fmanet-hf loso with its defaults" + (" and " + " ".join(extra) if extra else "") + ", cold cache (the command prepares the inputs)",
+            "measured": True,
+            "extrapolated": False,
+            "processes": processes,
+            "torch_threads": _torch_threads(),
+            "command": "fmanet-hf " + shlex.join(argv),
+            "num_folds": int(results["num_folds"]),
+            "num_samples": int(results["num_samples"]),
+            "prep_seconds": seconds - loso_seconds,
+            "prep_note": "the command's wall time minus run_loso's: cold prepare_dataset (+ loading the set and the model config)",
+            "training_time_s": loso_seconds,
+            "time_s": seconds,
+            "accuracy": results["accuracy"],
+            "uf1": results["uf1"],
+            "uar": results["uar"],
+            "epochs": settings.get("schedule", {}).get("epochs"),
+            "epochs_rule": settings.get("epochs_rule"),
+            "fold_workers": settings.get("fold_workers"),
+            "load_before": load_before,
+            "load_after": load_average(),
+        }
+
+    def reference() -> dict[str, Any]:
+        schedule = {"epochs": 1} if ctx.quick else None
+        load_before = load_average()
+        threads = {"torch_threads": _torch_threads(), "opencv_threads": _opencv_threads()}
+
+        def on_fold(record: dict[str, Any]) -> None:
+            log(f"loso reference fold {record['test_subject']}: inputs {record['prep_seconds']:.1f} s, training {record['seconds']:.1f} s")
+
+        records, seconds = timed(lambda: reference_pipeline.run_reference_loso(subset, seed=0, schedule=schedule, on_fold=on_fold))
+        _, labels, _, class_names = reference_pipeline.dataset_rows(subset)
+        y_true = [y for r in records for y in r["y_true"]]
+        y_pred = [y for r in records for y in r["y_pred"]]
+        pooled = classification_metrics(y_true, y_pred, len(class_names), class_names)
+        log(f"loso reference: {seconds:.1f} s, UF1 {pooled['uf1']:.4f}")
+        return {
+            "name": "reference",
+            "description": "reference LOSO run in full: every input recomputed in every fold, FMANet trained per fold, one process",
+            "measured": True,
+            "extrapolated": False,
+            "label": f"measured in full on {len(chosen)} of {len(all_subjects)} subjects",
+            "processes": "1 (inputs and training; OpenCV's and torch's default threads)",
+            **threads,
+            "num_folds": len(records),
+            "num_samples": len(subset),
+            "prep_seconds": sum(r["prep_seconds"] for r in records),
+            "fold_prep_seconds": [r["prep_seconds"] for r in records],
+            "fold_seconds": [r["seconds"] for r in records],
+            "training_time_s": sum(r["seconds"] for r in records),
+            "time_s": seconds,
+            "accuracy": pooled["accuracy"],
+            "uf1": pooled["uf1"],
+            "uar": pooled["uar"],
+            "epochs": records[0]["epochs"],
+            "y_true": y_true,
+            "y_pred": y_pred,
+            "load_before": load_before,
+            "load_after": load_average(),
+        }
+
+    # The reference runs between the package's two rows, so a change of load during the long
+    # reference run shows as a difference between them.
+    package_row = package("package", [], "prepare: one per core (datasets.map, OpenCV 1 thread each); training: 1 (torch default threads)")
+    reference_row = reference()
+    one_process_row = package("package_1_process", ["--num-proc", "1"], "1 (inputs and training; torch default threads)")
+    rows = [reference_row, package_row, one_process_row]
+    for entry in rows:
+        entry["speedup_vs_reference"] = speedup(reference_row["time_s"], entry["time_s"])
+        entry["training_speedup_vs_reference"] = speedup(reference_row["training_time_s"], entry["training_time_s"])
+    return {
+        "description": (
+            f"Leave-one-subject-out on {len(chosen)} of the {len(all_subjects)} subjects of {ctx.args.data} "
+            f"({len(subset)} clips), every pipeline run in full on the same subset: subjects {', '.join(chosen)} "
+            f"(positions floor(i * {len(all_subjects)} / {len(chosen)}) of the natural order)."
+        ),
+        "mode": "subset",
+        "subjects": chosen,
+        "num_subjects_in_set": len(all_subjects),
+        "subset_sheet": os.path.relpath(sheet, ctx.run_dir),
+        "time_basis": "total seconds (inputs + all folds); training_time_s: the folds only",
+        "package_command": package_row["command"],
+        "reference_time_s": reference_row["time_s"],
+        "reference_label": reference_row["label"],
+        "rows": rows,
+    }
+
+
 def section_loso(ctx: Context) -> dict[str, Any]:
     """`fmanet-hf loso` with its defaults vs the reference LOSO extrapolated from k folds."""
+    if ctx.args.loso_subjects:
+        return section_loso_subset(ctx)
     import reference_pipeline
     from fmanet_hf.cli import build_parser
     from fmanet_hf.training.loso_results import load_loso_results
@@ -1129,6 +1310,31 @@ def render_markdown(result: dict[str, Any]) -> str:
                 sps = f"{r['samples_per_s']:.1f}" if r["status"] == "ok" else "—"
                 rows.append([f"{r['kind']} batch {r['batch']}", r["mode"], sps, _ratio(r.get("speedup_vs_eager")), note])
             lines += _table(header, rows)
+        elif name == "loso" and section.get("mode") == "subset":
+            header = ["pipeline", "processes", "inputs (all folds)", "training (all folds)", "total", "speed-up vs reference", "accuracy / UF1 / UAR"]
+            rows = []
+            for r in section["rows"]:
+                what = (
+                    f"reference ({r['label']}; {r['num_folds']} folds, {r['epochs']} epochs)"
+                    if r["name"] == "reference"
+                    else f"{r['name']} (run_loso, {r['epochs']} epochs, fold workers: {r['fold_workers']})"
+                )
+                rows.append([
+                    what, r["processes"], _seconds(r["prep_seconds"]), _seconds(r["training_time_s"]), _seconds(r["time_s"]),
+                    _ratio(r["speedup_vs_reference"]), f"{r['accuracy']:.4f} / {r['uf1']:.4f} / {r['uar']:.4f}",
+                ])
+            lines += _table(header, rows)
+            reference = section["rows"][0]
+            lines += [
+                "",
+                "Training only (folds): speed-up "
+                + ", ".join(f"{r['name']} {_ratio(r['training_speedup_vs_reference'])}" for r in section["rows"][1:])
+                + f". The reference recomputes all {reference['num_samples']} inputs in each fold "
+                f"(per fold {_seconds(min(reference['fold_prep_seconds']))} to {_seconds(max(reference['fold_prep_seconds']))}); "
+                f"threads: reference torch {reference['torch_threads']}, OpenCV {reference['opencv_threads']}. Load average (1, 5, 15 min) before → after each row: "
+                + "; ".join(f"{r['name']} {r['load_before']} → {r['load_after']}" for r in section["rows"])
+                + f". Package command: `{section['package_command']}` (and the same with `--num-proc 1`).",
+            ]
         elif name == "loso":
             reference, package = section["rows"]
             header = ["pipeline", "inputs", "training (all folds)", "total", "speed-up vs reference", "accuracy / UF1 / UAR"]
@@ -1208,6 +1414,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stage-reps", type=int, default=10, help="profiled clips per processor in clip_stages (2 with --quick)")
     parser.add_argument("--per-clip-every", type=int, help="per_clip times every Kth sample (default 1; about 6 samples with --quick)")
     parser.add_argument("--reference-folds", type=int, help="reference LOSO folds measured (default 3; 1 with --quick)")
+    parser.add_argument(
+        "--loso-subjects", type=int,
+        help="loso: run the reference and the package in full on this many subjects (spread evenly in natural order) instead of extrapolating the reference",
+    )
     parser.add_argument("--loso-args", help="extra `fmanet-hf loso` arguments for the loso section, e.g. \"--fold-workers 2\"")
     parser.add_argument("--compile", choices=("auto", "on", "off"), default="auto", help="torch.compile rows of `model` (auto: off with --quick)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -1219,7 +1429,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     needs_data = set(args.section_list) & {"clip_stages", "per_clip", "preprocessing", "latency", "loso"}
     if needs_data and (args.data is None or not args.data.is_dir()):
         parser.error(f"sections {sorted(needs_data)} need --data, an existing SynthME folder")
-    for name in ("flow_reps", "subset_every", "latency_reps", "stage_reps", "per_clip_every", "reference_folds"):
+    for name in ("flow_reps", "subset_every", "latency_reps", "stage_reps", "per_clip_every", "reference_folds", "loso_subjects"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")

@@ -255,3 +255,50 @@ def test_cli_startup_benchmark_writes_its_figures(tmp_path):
     assert {"fmanet-hf --help", "fmanet-hf --version", "python -c pass (interpreter floor)"} <= set(seconds)
     for figures in seconds.values():
         assert 0 < figures["min"] <= figures["median"] <= figures["max"]
+
+
+def test_loso_subjects_are_spread_evenly_in_natural_order():
+    runner = _load_runner()
+    names = [f"sub{n:02d}" for n in range(68, 0, -1)]  # given in reverse: the choice sorts them itself
+    assert runner.chosen_loso_subjects(names, 17) == [f"sub{n:02d}" for n in range(1, 69, 4)]
+    assert runner.chosen_loso_subjects(["s10", "s2", "s1"], 2) == ["s1", "s2"]  # natural order: s2 before s10
+    assert runner.chosen_loso_subjects(names, 68) == sorted(names)
+    for count in (0, 69):
+        with pytest.raises(ValueError, match="--loso-subjects"):
+            runner.chosen_loso_subjects(names, count)
+
+
+@pytest.mark.slow
+def test_quick_loso_on_a_subject_subset_measures_every_pipeline_in_full(tmp_path):
+    """--loso-subjects: the reference and both package rows run every fold of the chosen
+    subjects (no extrapolation), and each reports pooled metrics of exactly those clips."""
+    from fmanet_hf.data.synthetic import generate_synthme
+
+    data = tmp_path / "synthme"
+    generate_synthme(data, subjects=3, samples_per_class=1, progress=False)
+    result_path = tmp_path / "loso.json"
+    command = [
+        sys.executable, str(RUNNER), "--data", str(data), "--work-dir", str(tmp_path / "work"), "--json", str(result_path),
+        "--quick", "--quiet", "--sections", "loso", "--loso-subjects", "2",
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    loso = json.loads(result_path.read_text())["sections"]["loso"]
+    assert loso["status"] == "ok" and loso["mode"] == "subset"
+    assert loso["subjects"] == ["sub01", "sub02"] and loso["num_subjects_in_set"] == 3
+    rows = {row["name"]: row for row in loso["rows"]}
+    assert list(rows) == ["reference", "package", "package_1_process"]
+    reference = rows["reference"]
+    assert reference["label"] == "measured in full on 2 of 3 subjects" == loso["reference_label"]
+    assert len(reference["fold_seconds"]) == len(reference["fold_prep_seconds"]) == 2
+    assert len(reference["y_true"]) == 6  # 3 clips per subject (one per class), both folds pooled
+    for row in rows.values():
+        assert row["measured"] is True and row["extrapolated"] is False
+        assert row["num_folds"] == 2 and row["num_samples"] == 6 and row["epochs"] == 1
+        assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["uf1"] <= 1.0 and 0.0 <= row["uar"] <= 1.0
+        assert math.isfinite(row["time_s"]) and row["time_s"] > 0 and 0 < row["training_time_s"] <= row["time_s"]
+        _assert_ratio(row["speedup_vs_reference"], reference["time_s"], row["time_s"], row["name"])
+    # The reference's pooled accuracy is the share of its own pooled predictions that are right.
+    correct = sum(a == b for a, b in zip(reference["y_true"], reference["y_pred"]))
+    assert reference["accuracy"] == pytest.approx(correct / 6)
+    assert "--num-proc" not in rows["package"]["command"] and rows["package_1_process"]["command"].endswith("--num-proc 1")
