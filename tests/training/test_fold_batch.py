@@ -236,3 +236,32 @@ def test_batched_folds_train_on_cuda(tmp_path):
     assert results["settings"]["device"].startswith("cuda") and results["settings"]["folds_at_once"] == 4
     cuda = {s: json.loads((out / "folds" / f"{s}.json").read_text()) for s in SUBJECTS}
     np.testing.assert_allclose(_probabilities(cuda), _probabilities(cpu), atol=1e-3)
+
+
+@pytest.mark.skipif(
+    __import__("fmanet_hf.training.precision", fromlist=["x"]).precision_obstacle("bf16", "cpu") is not None,
+    reason="this CPU has no bfloat16 kernels",
+)
+def test_batched_bf16_autocasts_every_fold_and_stays_close_to_per_fold_bf16(tmp_path):
+    """bf16 reaches the vmapped forward pass; batched and per-fold bf16 round differently (grouped
+    vs single convolutions in bfloat16), so they agree to bfloat16's precision, not to 2e-5."""
+    schedule = TrainingSchedule(epochs=3, batch_size=4, learning_rate=3e-3, precision="bf16")
+    _, per_fold = _run(tmp_path, "per-fold", schedule, 1)
+    seen: list[torch.dtype] = []
+
+    def hook(module, inputs, output):
+        # Training steps only: not the no-grad shape probe of the dropout noise.
+        if isinstance(module, torch.nn.Conv2d) and module.training and torch.is_grad_enabled():
+            seen.append(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        results, batched = _run(tmp_path, "batched", schedule, 4)
+    finally:
+        handle.remove()
+    assert seen and set(seen) == {torch.bfloat16}
+    assert results["settings"]["folds_at_once"] == 4
+    assert np.isfinite(_losses(batched)).all()
+    # The tolerances of tests/training/test_precision.py (bf16 against fp32).
+    np.testing.assert_allclose(_losses(batched), _losses(per_fold), rtol=0.01)
+    assert np.abs(_probabilities(batched) - _probabilities(per_fold)).max() < 0.02

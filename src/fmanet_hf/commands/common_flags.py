@@ -36,6 +36,8 @@ DEFAULT_LEARNING_RATE = 2e-3
 DEFAULT_WEIGHT_DECAY = 1e-4
 
 FLOW_METHODS = ("tvl1", "dis", "farneback")
+#: ``--precision`` choices (`fmanet_hf.training.schedule.PRECISIONS`, not imported here: it imports numpy).
+PRECISIONS = ("fp32", "bf16")
 #: ``--face-backend`` choices (`fmanet_hf.face.FACE_BACKENDS`, not imported here: it imports OpenCV).
 FACE_BACKENDS = ("dlib", "mediapipe")
 FACE_BACKEND_HELP = (
@@ -207,7 +209,8 @@ def add_device_argument(parser: Any, *, help: str) -> None:
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``recipe`` group of loso, ablate and pretrain: the small-data training switches."""
+    """The ``recipe`` group of loso, ablate and pretrain: the small-data training switches and
+    ``--precision``."""
     group = parser.add_argument_group("recipe (docs/training.md)")
     group.add_argument(
         "--augment", choices=("none", "flow"), default="none",
@@ -216,6 +219,11 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--ema-decay", type=ema_decay_argument, default=0.0,
         help="score an exponential moving average of the weights with this decay, e.g. 0.99 (default 0: off)",
+    )
+    group.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32",
+        help="arithmetic of the training steps: fp32 (default) or bf16 (bfloat16 autocast of the forward pass; "
+        "weights, optimiser state and loss stay float32; needs a CPU with AVX512 or an Ampere+ GPU)",
     )
 
 

@@ -24,7 +24,7 @@ from .output import show_progress
 def schedule_from_args(args: argparse.Namespace):
     """The `TrainingSchedule` of ``--epochs``, ``--batch-size``, ``--lr``, ``--weight-decay``,
     ``--class-weighting``, (``loso``/``ablate``) ``--optimizer``, ``--lr-schedule`` and
-    (``loso``/``ablate``/``pretrain``) ``--augment``, ``--ema-decay``."""
+    (``loso``/``ablate``/``pretrain``) ``--augment``, ``--ema-decay``, ``--precision``."""
     from ..training.schedule import TrainingSchedule
 
     return TrainingSchedule(
@@ -37,6 +37,7 @@ def schedule_from_args(args: argparse.Namespace):
         class_weighting=args.class_weighting,
         augmentation=getattr(args, "augment", "none"),
         ema_decay=getattr(args, "ema_decay", 0.0),
+        precision=getattr(args, "precision", "fp32"),
     )
 
 

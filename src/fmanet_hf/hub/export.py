@@ -143,6 +143,8 @@ def reproduction_commands(run_config: dict[str, Any], results: dict[str, Any], p
         parts.append(f"--augment {schedule['augmentation']}")
     if float(schedule.get("ema_decay", 0.0)) > 0:
         parts.append(f"--ema-decay {schedule['ema_decay']}")
+    if schedule.get("precision", "fp32") != "fp32":
+        parts.append(f"--precision {schedule['precision']}")
     if checked.get("init_from"):
         parts.append("--init-from PRETRAINED_DIR")
     if schedule.get("optimizer") == "sgd" and schedule.get("momentum"):

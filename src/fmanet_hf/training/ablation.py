@@ -248,6 +248,8 @@ def format_ablation_markdown(summary: Mapping[str, Any]) -> str:
     recipe = ""
     if schedule.get("augmentation", "none") != "none" or float(schedule.get("ema_decay", 0.0)) > 0:
         recipe = f", augmentation {schedule.get('augmentation', 'none')}, EMA decay {float(schedule.get('ema_decay', 0.0)):g}"
+    if schedule.get("precision", "fp32") != "fp32":
+        recipe += f", precision {schedule['precision']}"
     seed_text = f"seeds {', '.join(str(s) for s in seeds)} (mean ± std)" if several else f"seed {seeds[0]}"
     lines = [
         f"LOSO over {summary['num_folds']} subjects, {summary['num_samples']} samples; pooled metrics of the "

@@ -30,6 +30,7 @@ from ..errors import FMANetConfigError, FMANetError, TrainingDivergedError
 from .collate import PreparedTensors
 from .augmentation import FlowAugmentation, transform_motion_channels
 from .schedule import CLASS_WEIGHTINGS, TrainingSchedule
+from .precision import check_precision, training_autocast
 from .seeds import derive_seed, fold_seed
 from .fold_records import fold_record, leaky_best_epoch
 from .weight_averaging import WeightEMA
@@ -183,7 +184,9 @@ def train_model(
     With ``schedule.augmentation="flow"`` each training batch is transformed by
     `FlowAugmentation` (vectors scaled with the zoom only when ``data.vectors_in_pixels``);
     with ``schedule.ema_decay > 0`` the returned model holds the averaged weights
-    (``on_epoch_end`` sees the raw ones).
+    (``on_epoch_end`` sees the raw ones). With ``schedule.precision="bf16"`` each forward pass
+    runs under bfloat16 autocast (`fmanet_hf.training.precision`); weights, gradients,
+    optimiser state and loss stay float32.
 
     Returns:
         (the trained, unwrapped model on the accelerator's device, `TrainingLog`).
@@ -200,6 +203,7 @@ def train_model(
     world = int(accelerator.num_processes) if data_parallel else 1
     rank = int(accelerator.process_index) if data_parallel else 0
     device = accelerator.device
+    check_precision(schedule.precision, device)
     started = time.perf_counter()
 
     model = model.to(device)
@@ -263,7 +267,8 @@ def train_model(
             learning_rate = schedule.learning_rate_at(log.steps, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate
-            logits = _logits_of(trained(pixel_values=pixel_values))
+            with training_autocast(schedule.precision, device):
+                logits = _logits_of(trained(pixel_values=pixel_values))
             per_sample = F.cross_entropy(logits.float(), labels, reduction="none")
             weights = class_weights_device[labels] * (0.0 if empty_share else 1.0)
             weighted_sum = (weights * per_sample).sum()

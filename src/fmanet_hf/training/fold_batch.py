@@ -17,6 +17,8 @@ instead of leaving it idle. Everything that makes a fold a fold stays per model:
   folds share its batch. They are not the masks per-model training draws from torch's global
   generator (same distribution, other draws); with dropout 0 the two paths agree up to float
   rounding;
+- precision: ``schedule.precision="bf16"`` runs each model's forward pass under bfloat16
+  autocast, as `train_model` does;
 - optimiser (AdamW or SGD, the same element-wise update and parameter groups as
   `train_model`), learning-rate schedule, step count, class weights and weight EMA: per
   model. Models with fewer optimiser steps (a smaller training set) finish early: from then
@@ -44,6 +46,7 @@ import torch.nn.functional as F
 from ..errors import FMANetConfigError, FMANetError, TrainingDivergedError
 from .augmentation import FlowAugmentation, transform_motion_channels
 from .collate import PreparedTensors
+from .precision import check_precision, training_autocast
 from .schedule import TrainingSchedule
 from .seeds import derive_seed
 from .stacked_optimizer import StackedOptimizer, per_model_column
@@ -211,6 +214,7 @@ def train_models_batched(
             raise FMANetError(f"fold {member.name!r} has no training samples.")
     started = time.perf_counter()
     device = torch.device(device)
+    check_precision(schedule.precision, device)
     count = len(members)
     observers = [member.observer or TrainingObserver() for member in members]
     models = [member.model.to(device).train() for member in members]
@@ -258,7 +262,9 @@ def train_models_batched(
 
     def member_loss(weights, fixed, pixel_values, labels, sample_weights, inverse_weight, noise):
         feed.pending = list(noise)
-        logits = _logits_of(functional_call(template, (weights, fixed), args=(), kwargs={"pixel_values": pixel_values}))
+        # bf16: autocast inside the vmapped function, as train_model wraps its forward pass.
+        with training_autocast(schedule.precision, device):
+            logits = _logits_of(functional_call(template, (weights, fixed), args=(), kwargs={"pixel_values": pixel_values}))
         per_sample = F.cross_entropy(logits.float(), labels, reduction="none")
         weighted_sum = (sample_weights * per_sample).sum()
         return weighted_sum * inverse_weight, weighted_sum

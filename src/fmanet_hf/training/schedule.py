@@ -21,11 +21,13 @@ OPTIMIZERS = ("adamw", "sgd")
 LR_SCHEDULES = ("cosine", "constant")
 CLASS_WEIGHTINGS = ("none", "balanced")
 AUGMENTATIONS = ("none", "flow")
+#: Arithmetic of the training steps (`fmanet_hf.training.precision`): float32, or bfloat16 autocast.
+PRECISIONS = ("fp32", "bf16")
 
 #: Recipe fields added after results were first recorded: left out of `to_dict` while at
 #: these values, so a run folder written before they existed still resumes and its
 #: run_config digest is unchanged.
-RECIPE_DEFAULTS = {"augmentation": "none", "ema_decay": 0.0}
+RECIPE_DEFAULTS = {"augmentation": "none", "ema_decay": 0.0, "precision": "fp32"}
 
 #: Optimiser steps per fold that ``epochs="auto"`` aims for. Measured on SynthME
 #: (docs/performance.md): 12 subjects x 12 clips need 15 epochs of 132 training clips
@@ -61,6 +63,9 @@ class TrainingSchedule:
         ema_decay: 0 (off) or the decay in (0, 1) of an exponential moving average of the
             weights (`fmanet_hf.training.weight_averaging.WeightEMA`); the averaged weights
             replace the final ones after the last epoch, so the scored model is the average.
+        precision: ``"fp32"`` (default) or ``"bf16"``: the forward pass of every training step
+            under bfloat16 autocast; weights, gradients, optimiser state and loss stay float32
+            (`fmanet_hf.training.precision`).
     """
 
     epochs: int | str
@@ -73,6 +78,7 @@ class TrainingSchedule:
     class_weighting: str = "none"
     augmentation: str = "none"
     ema_decay: float = 0.0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         def fail(message: str) -> None:
@@ -107,6 +113,8 @@ class TrainingSchedule:
             or not 0.0 <= self.ema_decay < 1.0
         ):
             fail(f"ema_decay must be in [0, 1) (0 = no weight averaging), got {self.ema_decay!r}.")
+        if self.precision not in PRECISIONS:
+            fail(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}.")
 
     @property
     def epochs_rule(self) -> str:
@@ -169,6 +177,7 @@ __all__ = [
     "CLASS_WEIGHTINGS",
     "LR_SCHEDULES",
     "OPTIMIZERS",
+    "PRECISIONS",
     "TrainingSchedule",
     "auto_epochs",
     "resolve_epochs",
