@@ -18,7 +18,14 @@ average before and after, and the pooled accuracy / UF1 / UAR of those folds. Mo
   (`run_folds_in_workers`, ``cores // N`` threads each);
 - ``batched_N``: N folds at a time as one vmapped computation (`run_folds_batched`),
   ``--threads`` threads; ``batched_auto``: N from `resolve_folds_at_once` (on CPU that is
-  the per-fold loop; on CUDA as many as fit in memory), ``batched_all``: every fold at once.
+  the per-fold loop; on CUDA as many as fit in memory), ``batched_all``: every fold at once;
+- any mode with the suffix ``_bf16`` (``per_fold_bf16``, ``batched_4_bf16``...): the same with
+  ``TrainingSchedule(precision="bf16")``, bfloat16 autocast of the forward passes
+  (`fmanet_hf.training.precision`).
+
+The references of the speed-up figures are the fp32 modes that train fold by fold
+(``per_fold``, ``fold_workers_N``); every other mode gets its wall and CPU ratio against the
+faster of them.
 
 Modes run interleaved (seed by seed, the order rotated each seed), so a contended machine
 slows each mode alike. Each run also records its CPU time (this process and its fold workers):
@@ -110,9 +117,22 @@ def _prepared(args: argparse.Namespace):
     return prepare_dataset(raw, FMANetImageProcessor(), Path(args.cache_dir) / "prepared", progress=False)
 
 
+BF16_SUFFIX = "_bf16"
+
+
+def _is_reference(mode: str) -> bool:
+    """fp32, fold by fold: what issue 16's speed-ups are measured against."""
+    return not mode.startswith("batched") and not mode.endswith(BF16_SUFFIX)
+
+
 def _train(mode: str, folds, *, data, config, schedule, seed: int, device, threads: int) -> tuple[list[dict], int]:
     """Train ``folds`` ((index, LosoFold) pairs) in ``mode``; their records and the batch size used."""
+    import dataclasses
+
     import torch
+
+    if mode.endswith(BF16_SUFFIX):
+        mode, schedule = mode[: -len(BF16_SUFFIX)], dataclasses.replace(schedule, precision="bf16")
 
     from fmanet_hf.training.engine import TrainingObserver, deterministic_torch, run_fold
     from fmanet_hf.training.fold_batch import FoldJob, resolve_folds_at_once, run_folds_batched
@@ -281,10 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             "uf1_per_seed": [r["uf1"] for r in runs],
         }
     fastest_reference = min(
-        (m for m in modes if not m.startswith("batched")), key=lambda m: summary[m]["seconds_total"], default=None
+        (m for m in modes if _is_reference(m)), key=lambda m: summary[m]["seconds_total"], default=None
     )
     for mode in modes:
-        if fastest_reference and mode.startswith("batched"):
+        if fastest_reference and not _is_reference(mode):
             summary[mode]["speedup_vs_fastest_reference"] = round(
                 summary[fastest_reference]["seconds_total"] / summary[mode]["seconds_total"], 3
             )

@@ -257,12 +257,41 @@ def test_loso_command_passes_the_recipe_and_init_from(tiny_cli_data, tmp_path, m
 
 
 @pytest.mark.parametrize(
+    "command, module, function",
+    [("loso", "loso", "run_loso"), ("ablate", "ablation", "run_ablation"), ("pretrain", "pretraining", "pretrain")],
+)
+def test_precision_flag_reaches_the_schedule_of_every_training_command(tiny_cli_data, tmp_path, monkeypatch, command, module, function):
+    import importlib
+
+    class Reached(Exception):
+        """Raised by the stub: the command got as far as training, with ``seen`` its arguments."""
+
+    def stub(prepared, **kwargs):
+        seen.update(kwargs)
+        raise Reached
+
+    from fmanet_hf.cli import register_commands
+
+    seen = {}
+    monkeypatch.setattr(importlib.import_module(f"fmanet_hf.training.{module}"), function, stub)
+    parser = argparse.ArgumentParser(prog="fmanet-hf")
+    register_commands(parser.add_subparsers(dest="command", required=True), [command])
+    for given, expected in (([], "fp32"), (["--precision", "bf16"], "bf16")):
+        args = parser.parse_args([command, "--out", str(tmp_path / f"{command}-{expected}"), *given, *tiny_cli_options()])
+        with pytest.raises(Reached):
+            args.handler(args)
+        assert seen["schedule"].precision == expected, (command, given)
+
+
+@pytest.mark.parametrize(
     "argv, words",
     [
         (["ablate", "--out", "x", "--seeds", "0,0"], "distinct integers"),
         (["ablate", "--out", "x", "--seeds", "a"], "distinct integers"),
         (["loso", "--out", "x", "--ema-decay", "1"], "[0, 1)"),
         (["loso", "--out", "x", "--augment", "mixup"], "invalid choice"),
+        (["loso", "--out", "x", "--precision", "fp16"], "invalid choice"),
+        (["pretrain", "--out", "x", "--precision", "bfloat16"], "invalid choice"),
         (["baseline", "--pool", "0"], "integer >= 1 or 'inner'"),
         (["baseline", "--l2", "-1"], "number >= 0 or 'inner'"),
         (["synth", "--masked-fraction", "2"], "[0, 1]"),

@@ -100,6 +100,21 @@ def test_cli_train_that_diverges_is_one_line_and_saves_nothing(tmp_path, capsys,
     assert status == 2 and len(err) == 1 and err[0].startswith("error: Training fold 's1'"), err
 
 
+def test_bf16_on_a_cpu_without_bfloat16_kernels_is_one_line_before_any_data_is_read(tmp_path, capsys, monkeypatch):
+    from fmanet_hf.cli import main as cli_main
+    from fmanet_hf.commands import inputs
+    from fmanet_hf.training import precision
+
+    monkeypatch.setattr(precision, "_cpu_has_fast_bfloat16", lambda: False)
+    monkeypatch.setattr(inputs, "prepare_from_args", lambda args, accelerator: pytest.fail("the data was read"))
+    for command in ("loso", "ablate", "pretrain"):
+        status = cli_main([command, "--out", str(tmp_path / command), "--device", "cpu", "--precision", "bf16", "--quiet"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert status == 2 and len(err) == 1, (command, err)
+        assert "--precision bf16 cannot train here: this CPU has no bfloat16 kernels" in err[0] and "--precision fp32" in err[0]
+        assert not (tmp_path / command).exists()
+
+
 # ----------------------------------------------------------------------------- head-motion stabilisation
 def textured(shift: int = 0) -> np.ndarray:
     y, x = np.mgrid[0:64, 0:64].astype(np.float64)

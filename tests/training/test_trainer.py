@@ -103,3 +103,30 @@ def test_train_with_trainer_rejects_removed_and_unknown_settings(dataset, tmp_pa
     with pytest.raises(FMANetConfigError, match="image_size=32"):
         train_with_trainer(dataset, None, model_config=tiny_config_kwargs(image_size=64), output_dir=tmp_path, epochs=1,
                            batch_size=4, learning_rate=1e-2)
+
+
+def test_train_with_trainer_passes_bf16_to_the_trainer_which_autocasts_the_convolutions(dataset, tmp_path):
+    """``fmanet-hf train --bf16`` becomes ``training_args={"bf16": True}``: the Trainer then runs the
+    forward pass under bfloat16 autocast, and the saved weights stay float32."""
+    from fmanet_hf.training.precision import precision_obstacle
+
+    if precision_obstacle("bf16", "cpu") is not None:
+        pytest.skip("this CPU has no bfloat16 kernels")
+    seen = []
+
+    def hook(module, inputs, output):
+        if isinstance(module, torch.nn.Conv2d) and module.training:
+            seen.append(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        run = train_with_trainer(
+            dataset, None, model_config=tiny_config_kwargs(), output_dir=tmp_path / "model", epochs=1, batch_size=4,
+            learning_rate=1e-2, seed=0, progress=False, use_cpu=True, training_args={"bf16": True},
+        )
+    finally:
+        handle.remove()
+    assert run.trainer.args.bf16 is True
+    assert seen and set(seen) == {torch.bfloat16}
+    saved = FMANetForImageClassification.from_pretrained(tmp_path / "model")
+    assert all(p.dtype == torch.float32 for p in saved.parameters())

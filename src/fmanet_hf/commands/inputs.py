@@ -187,7 +187,8 @@ def training_device(args: argparse.Namespace):
 def training_accelerator(args: argparse.Namespace):
     """The `accelerate.Accelerator` of a training command on `training_device`. Accelerate
     takes the GPU or MPS device itself when not told ``cpu``; under ``accelerate launch``
-    each process gets its own GPU."""
+    each process gets its own GPU. ``--precision bf16`` is refused here when that device cannot
+    run it."""
     from accelerate import Accelerator
 
     device = training_device(args)
@@ -199,6 +200,11 @@ def training_accelerator(args: argparse.Namespace):
         )
     if accelerator.device.type != device.type:
         raise FMANetConfigError(f"--device {device} was asked for but Accelerate chose {accelerator.device}; check the launch configuration.")
+    precision = getattr(args, "precision", "fp32")
+    if precision != "fp32":
+        from ..training.precision import check_precision
+
+        check_precision(precision, accelerator.device)  # before any data is read (train_model checks again)
     return accelerator
 
 
