@@ -955,6 +955,19 @@ def _opencv_threads() -> int:
     return cv2.getNumThreads()
 
 
+def loso_scores_and_schedule(results: dict[str, Any]) -> dict[str, Any]:
+    """Pooled scores and schedule of a `load_loso_results` dict, as the loso rows record them."""
+    settings = results.get("settings", {})
+    return {
+        "accuracy": results["accuracy"],
+        "uf1": results["uf1"],
+        "uar": results["uar"],
+        "epochs": settings.get("schedule", {}).get("epochs"),
+        "epochs_rule": settings.get("epochs_rule"),
+        "fold_workers": settings.get("fold_workers"),
+    }
+
+
 def section_loso_subset(ctx: Context) -> dict[str, Any]:
     """`fmanet-hf loso` with its defaults and the reference LOSO, both measured in full on
     ``--loso-subjects N`` subjects of ``--data`` (no extrapolation), each from cold inputs."""
@@ -992,7 +1005,6 @@ def section_loso_subset(ctx: Context) -> dict[str, Any]:
         if status != 0:
             raise RuntimeError(f"fmanet-hf {shlex.join(argv)} exited with status {status}")
         results = load_loso_results(args.out)
-        settings = results.get("settings", {})
         loso_seconds = float(results["wall_time_seconds"])
         log(f"loso {name}: {seconds:.1f} s (run_loso {loso_seconds:.1f} s), UF1 {results['uf1']:.4f}")
         return {
@@ -1009,12 +1021,7 @@ def section_loso_subset(ctx: Context) -> dict[str, Any]:
             "prep_note": "the command's wall time minus run_loso's: cold prepare_dataset (+ loading the set and the model config)",
             "training_time_s": loso_seconds,
             "time_s": seconds,
-            "accuracy": results["accuracy"],
-            "uf1": results["uf1"],
-            "uar": results["uar"],
-            "epochs": settings.get("schedule", {}).get("epochs"),
-            "epochs_rule": settings.get("epochs_rule"),
-            "fold_workers": settings.get("fold_workers"),
+            **loso_scores_and_schedule(results),
             "load_before": load_before,
             "load_after": load_average(),
         }
@@ -1109,7 +1116,6 @@ def section_loso(ctx: Context) -> dict[str, Any]:
     if status != 0:
         raise RuntimeError(f"fmanet-hf {shlex.join(argv)} exited with status {status}")
     results = load_loso_results(args.out)
-    settings = results.get("settings", {})
     loso_seconds = float(results["wall_time_seconds"])  # run_loso's own wall time (all folds)
     # With the preprocessing section's cache the command only loads the inputs; their cold
     # computation was measured there (same processor, all cores) and is added here.
@@ -1140,12 +1146,7 @@ def section_loso(ctx: Context) -> dict[str, Any]:
         "loso_seconds": loso_seconds,
         "time_s": package_total,
         "training_time_s": loso_seconds,
-        "accuracy": results["accuracy"],
-        "uf1": results["uf1"],
-        "uar": results["uar"],
-        "epochs": settings.get("schedule", {}).get("epochs"),
-        "epochs_rule": settings.get("epochs_rule"),
-        "fold_workers": settings.get("fold_workers"),
+        **loso_scores_and_schedule(results),
         "out_dir": os.path.relpath(args.out, ctx.run_dir),
     }
     reference_row = {

@@ -247,6 +247,33 @@ def test_gpu_check_runs_on_the_cpu_and_finds_a_resumed_run_identical(tmp_path):
     assert resume["resumed_run_reported_resumed_folds"] == resume["folds_kept_from_the_interrupted_run"] >= 1
 
 
+def test_train_step_benchmark_times_every_variant_and_profiles_the_eager_steps(tmp_path):
+    """benchmarks/train_step.py --quick: each variant trains (finite loss, positive times), its
+    speed-up is fp32's median over its own, and the profiles name aten operators."""
+    from fmanet_hf.training.precision import precision_obstacle
+
+    target = tmp_path / "step.json"
+    variants = ["fp32", "bf16", "bf16_channels_last"]
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "train_step.py"), "--quick", "--profile",
+         "--variants", ",".join(variants), "--json", str(target)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(target.read_text())
+    bf16_runs = precision_obstacle("bf16", "cpu") is None
+    measured = variants if bf16_runs else ["fp32"]
+    assert sorted(figures["variants"]) == sorted(measured)
+    assert sorted(figures["skipped"]) == ([] if bf16_runs else ["bf16", "bf16_channels_last"])
+    assert figures["batch"] == [4, 6, 16, 16] and figures["model"]["parameters"] > 0
+    fp32 = figures["variants"]["fp32"]["ms_per_step_median"]
+    for name, row in figures["variants"].items():
+        assert 0 < row["ms_per_step_min"] <= row["ms_per_step_median"], name
+        assert row["speedup_vs_fp32"] == pytest.approx(fp32 / row["ms_per_step_median"], abs=2e-3), name
+    assert any(entry["operator"].startswith("aten::") for entry in figures["profiles"]["fp32"])
+    assert sum(entry["share"] for entry in figures["profiles"]["fp32"]) <= 1.0 + 1e-6
+
+
 def test_cli_startup_benchmark_writes_its_figures(tmp_path):
     """benchmarks/cli_startup.py with one round: the structure only (its speed is the benchmark's)."""
     target = tmp_path / "cli.json"
