@@ -274,6 +274,29 @@ def test_train_step_benchmark_times_every_variant_and_profiles_the_eager_steps(t
     assert sum(entry["share"] for entry in figures["profiles"]["fp32"]) <= 1.0 + 1e-6
 
 
+@pytest.mark.slow
+def test_device_checks_script_runs_every_check_on_the_cpu_and_leaves_five_files(tmp_path):
+    """benchmarks/device_checks.sh run --device cpu --quick: the one command a lent GPU machine
+    runs, wired end to end on the CPU: both benchmarks ran and their JSON came back."""
+    out = tmp_path / "out"
+    result = subprocess.run(
+        ["bash", str(REPO_ROOT / "benchmarks" / "device_checks.sh"), "run", str(out), "--device", "cpu", "--quick"],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "environment.txt", "gpu_check.json", "log.txt", "loso-speed-gpu-seeds-0.json", "loso-speed-gpu-seeds-1-2.json",
+    ]
+    log = (out / "log.txt").read_text()
+    assert "gpu_check exit 0" in log and "loso_speed seeds 0 exit 0" in log and "loso_speed seeds 1,2 exit 0" in log
+    check = json.loads((out / "gpu_check.json").read_text())
+    assert set(check["sections"]) == {"loso", "inference", "resume"} and check["sections"]["resume"]["result"]["identical"] is True
+    for name, seeds in (("loso-speed-gpu-seeds-0.json", [0]), ("loso-speed-gpu-seeds-1-2.json", [1, 2])):
+        speed = json.loads((out / name).read_text())
+        assert speed["seeds"] == seeds and sorted(speed["summary"]) == ["batched_all", "per_fold"]
+    assert "fmanet_hf" in (out / "environment.txt").read_text()
+
+
 def test_cli_startup_benchmark_writes_its_figures(tmp_path):
     """benchmarks/cli_startup.py with one round: the structure only (its speed is the benchmark's)."""
     target = tmp_path / "cli.json"
