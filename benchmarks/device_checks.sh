@@ -16,6 +16,9 @@ cd "$(dirname "$0")/.."
 REPO=$(pwd)
 # The wheels `run` installs there: what the package imports for training that the machine's
 # image lacks (its torch, transformers, accelerate, safetensors, numpy, pandas, pyarrow are used).
+# datasets 5.2 needs pyarrow >= 24; if environment.txt shows the image's is older, add a cp312
+# pyarrow wheel here (about 40 MB: .gpu/ is 25 MB, and a device call carries 64 MiB at most).
+# Staged on 2026-12-07: .gpu/ 25 MB, .whl/ 1 MB, in 1 min 41 s on 2 cores.
 WHEELS="datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 evaluate==0.4.6"
 
 stage() {
