@@ -93,6 +93,22 @@ def skipped_pretraining_clips(work: Path) -> list[str]:
     return skipped
 
 
+def processor_of_the_runs(work: Path) -> dict | None:
+    """Format and flow method of the processor that prepared the LOSO inputs (from the cache manifests).
+
+    Every run of the script prepares with one saved processor folder; if the manifests disagree
+    the runs were mixed and the evidence is refused.
+    """
+    settings = [json.loads(m.read_text())["processor_settings"] for m in sorted((work / "cache" / "prepared").glob("*/fmanet_cache.json"))]
+    described = {(s.get("processor_format_version"), s.get("flow_method")) for s in settings}
+    if len(described) > 1:
+        raise SystemExit(f"the runs in {work} were prepared with different processors: {sorted(described)}")
+    if not described:
+        return None
+    version, flow_method = described.pop()
+    return {"processor_format_version": version, "flow_method": flow_method, "folder": f"benchmarks/processors/format{version}"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("work_dir", type=Path)
@@ -124,6 +140,7 @@ def main() -> int:
         "pretraining on other people; the recipe's own effect",
         "protocol": "docs/design-notes.md, 'Evidence on SynthME 2.0'",
         "commands": "benchmarks/synthme2_evidence.sh (every command, in order)",
+        "processor": processor_of_the_runs(work),
         "data": {"subjects": ablation["num_folds"], "clips": ablation["num_samples"], "real_people": 4, "morphs": 6},
         "schedule": ablation["schedule"],
         "seeds": ablation["seeds"],

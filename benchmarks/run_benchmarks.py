@@ -560,12 +560,20 @@ class OneThread:
         cv2.setNumThreads(self.previous[1])
 
 
+def describe_processor(processor) -> str:
+    """One line of what a processor runs, from its settings ("format 2: DIS flow, detection at 320 px, ECC 5 it.")."""
+    detection = f"detection at {processor.face_detection_max_side} px" if processor.face_detection_max_side else "full-frame detection"
+    ecc = f"ECC {processor.stabilization_iterations} it." if processor.stabilization != "none" else "no stabilisation"
+    return f"format {processor.processor_format_version}: {processor.flow_method.upper()} flow, {detection}, {ecc}"
+
+
 def clip_pipelines(ctx: Context, paths: list[str]) -> tuple[Any, list[tuple[str, str, Callable[[], str]]], bool]:
     """(model, [(row name, description, classify the clip -> label)], bundled model trained?).
 
-    The rows: the reference pipeline, the bundled model's saved processor (format 1
-    settings: TV-L1, full-resolution detection, ECC 60 iterations), and a processor created
-    now (format 2 defaults), each followed by the bundled model's forward pass.
+    The rows: the reference pipeline, the bundled model's saved processor (the acceptance
+    row: what ``predict`` and the demo run) and a processor created now (the current format's
+    defaults), each followed by the bundled model's forward pass. The descriptions say which
+    settings each processor holds (`describe_processor`).
     """
     import torch
 
@@ -592,8 +600,8 @@ def clip_pipelines(ctx: Context, paths: list[str]) -> tuple[Any, list[tuple[str,
 
     return model, [
         ("reference", "reference pipeline + bundled model forward", classify_reference),
-        ("package_bundled_processor", "bundled checkpoint's saved processor (format 1: TV-L1, full-frame detection, ECC 60 it.) + bundled model", classify_with(bundled_processor)),
-        ("package_default", "FMANetImageProcessor() defaults (format 2: full-resolution DIS, detection at 320 px, ECC 5 it.) + bundled model", classify_with(FMANetImageProcessor())),
+        ("package_bundled_processor", f"bundled checkpoint's saved processor ({describe_processor(bundled_processor)}) + bundled model", classify_with(bundled_processor)),
+        ("package_default", f"FMANetImageProcessor() defaults ({describe_processor(FMANetImageProcessor())}) + bundled model", classify_with(FMANetImageProcessor())),
     ], trained
 
 
@@ -742,8 +750,8 @@ def section_clip_stages(ctx: Context) -> dict[str, Any]:
 def section_per_clip(ctx: Context) -> dict[str, Any]:
     """Preprocessing seconds per sample, one process and one thread each, interleaved.
 
-    For every sample in turn: the reference pipeline, the bundled model's processor (format
-    1 settings) and a processor created now (format 2 defaults) compute its model input
+    For every sample in turn: the reference pipeline, the bundled model's saved processor
+    and a processor created now (the current format's defaults) compute its model input
     one after another in this process. The same samples, the same load, the same thread
     count; no cache, no dataset machinery.
     """
@@ -762,8 +770,8 @@ def section_per_clip(ctx: Context) -> dict[str, Any]:
 
     candidates = [
         ("reference", "reference pipeline (dlib crop, OpenCV default TV-L1 on uint8)", lambda s: reference_pipeline.preprocess_sample(s["onset_path"], s["apex_path"], s["offset_path"])),
-        ("package_bundled_processor", "bundled model's saved processor (format 1 settings)", package(bundled_processor)),
-        ("package_default", "FMANetImageProcessor() (format 2 defaults)", package(default_processor)),
+        ("package_bundled_processor", f"bundled model's saved processor ({describe_processor(bundled_processor)})", package(bundled_processor)),
+        ("package_default", f"FMANetImageProcessor() ({describe_processor(default_processor)})", package(default_processor)),
     ]
     seconds = {name: [] for name, _, _ in candidates}
     loads = []

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# SynthME 2.0 evidence (issue 13, docs/design-notes.md): every command, in the order it was run.
-# Usage: bash benchmarks/synthme2_evidence.sh WORK_DIR   (about 1.5 h on 2 CPU cores)
+# SynthME 2.0 evidence (issue 13, docs/design-notes.md): every command, in the order it was run,
+# and (step 6) the bundled model built from the same runs.
+# Usage: bash benchmarks/synthme2_evidence.sh WORK_DIR [format2|format1]   (1-1.5 h on 2 CPU cores)
 # Needs the [synthme] extra and ultralytics' photographs:
 #   pip install -e ".[synthme]" -c constraints.txt && pip install --no-deps ultralytics==8.4.190
 # Then: python benchmarks/collect_synthme2_evidence.py WORK_DIR   (writes benchmarks/results/)
@@ -8,10 +9,13 @@ set -u
 export OMP_NUM_THREADS=1
 F=${FMANET_HF:-fmanet-hf}
 D=${1:?give a work folder}
-# The inputs of every run: processor format 1 with the defaults of the time (TV-L1 flow), the
-# settings the bundled model saved. New processors default to format 2 (DIS flow; see
-# docs/design-notes.md), so the runs name this folder to stay reproducible.
-P="$(cd "$(dirname "$0")" && pwd)/processors/format1"
+# The inputs of every run come from a saved processor folder, so the runs stay reproducible when
+# the defaults change. format2 (the default, and the committed evidence since 2026-12-07): DIS
+# flow, detection at 320 px, 5 ECC iterations. format1: TV-L1 flow, the evidence and bundled
+# model before 2026-12-07 (docs/design-notes.md, "Preprocessing speed, format 2").
+FORMAT=${2:-format2}
+P="$(cd "$(dirname "$0")" && pwd)/processors/$FORMAT"
+[ -f "$P/preprocessor_config.json" ] || { echo "no processor folder $P (give format2 or format1)" >&2; exit 2; }
 RECIPE="--epochs 20 --batch-size 16 --lr 2e-3 --weight-decay 1e-4 --augment flow --ema-decay 0.99"
 stamp() { date -u +%H:%M:%S; }
 mkdir -p "$D"
@@ -42,4 +46,10 @@ $F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --process
 $F ablate --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --processor "$P" --out "$D/runs/plain" --seeds 0,1,2 --ablations full \
   --epochs 20 --batch-size 16 --lr 2e-3 --weight-decay 1e-4 --fold-workers 2 --quiet > "$D/plain.log" 2>&1 \
   && echo "$(stamp) plain OK" || echo "$(stamp) plain FAIL"
+# 6. The bundled model: the seed-0 pretrained run again as `loso` (the same folds, seed and fold workers
+#    as ablate's, so the same LOSO predictions) plus the final model on all 10 subjects; exported after
+#    the collect script (docs/inference.md, "The bundled default model").
+$F loso --dataset synthme --root "$D/s2-loso" --cache-dir "$D/cache" --processor "$P" --out "$D/runs/pretrained-seed0" \
+  --init-from "$D/runs/pretrained-2100" $RECIPE --seed 0 --fold-workers 2 --train-final-model --quiet > "$D/bundled-loso.log" 2>&1 \
+  && echo "$(stamp) bundled loso OK" || echo "$(stamp) bundled loso FAIL"
 echo "$(stamp) all done"

@@ -356,3 +356,36 @@ def test_quick_loso_on_a_subject_subset_measures_every_pipeline_in_full(tmp_path
     correct = sum(a == b for a, b in zip(reference["y_true"], reference["y_pred"]))
     assert reference["accuracy"] == pytest.approx(correct / 6)
     assert "--num-proc" not in rows["package"]["command"] and rows["package_1_process"]["command"].endswith("--num-proc 1")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_saved_processor_folders_hold_their_formats_settings(version):
+    """benchmarks/processors/formatN (what the evidence script passes) is format N as the
+    processor defines it, so a run named "format N" really prepared format-N inputs."""
+    from fmanet_hf import FMANetImageProcessor
+
+    saved = FMANetImageProcessor.from_pretrained(REPO_ROOT / "benchmarks" / "processors" / f"format{version}")
+    declared = FMANetImageProcessor(processor_format_version=version)
+    assert saved.processor_format_version == version
+    volatile = {"auto_map", "image_processor_type", "_processor_class"}
+    assert {k: v for k, v in saved.to_dict().items() if k not in volatile} == {
+        k: v for k, v in declared.to_dict().items() if k not in volatile
+    }
+    assert saved.flow_method == {1: "tvl1", 2: "dis"}[version]
+
+
+def test_evidence_collector_names_the_processor_and_refuses_mixed_runs(tmp_path):
+    spec = importlib.util.spec_from_file_location("collect", REPO_ROOT / "benchmarks" / "collect_synthme2_evidence.py")
+    collect = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(collect)
+    prepared = tmp_path / "cache" / "prepared"
+    for entry, version, flow in (("a", 2, "dis"), ("b-skipfaceless", 2, "dis")):
+        (prepared / entry).mkdir(parents=True)
+        settings = {"processor_format_version": version, "flow_method": flow}
+        (prepared / entry / "fmanet_cache.json").write_text(json.dumps({"processor_settings": settings}))
+    assert collect.processor_of_the_runs(tmp_path) == {
+        "processor_format_version": 2, "flow_method": "dis", "folder": "benchmarks/processors/format2"}
+    (prepared / "c").mkdir()
+    (prepared / "c" / "fmanet_cache.json").write_text(json.dumps({"processor_settings": {"processor_format_version": 1, "flow_method": "tvl1"}}))
+    with pytest.raises(SystemExit, match="different processors"):
+        collect.processor_of_the_runs(tmp_path)
