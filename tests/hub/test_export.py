@@ -475,7 +475,7 @@ def test_bundled_checkpoint_remote_code_matches_the_package():
 
 
 def test_card_command_names_opencv_tvl1_params_with_the_flag():
-    """A run prepared with OpenCV's own TV-L1 parameters (the bundled model's) is reproduced
+    """A run prepared with OpenCV's own TV-L1 parameters (an earlier bundled model's) is reproduced
     with --flow-params opencv; other non-default flow settings need the card's processor."""
     from fmanet_hf.flow import OPENCV_TVL1_PARAMS
     from fmanet_hf.hub.export import reproduction_commands
