@@ -158,3 +158,36 @@ def test_apex_estimate_on_aligned_face_crop(astronaut_gray):
     frames = _expression_clip(face, apex=4, count=9, drift_px=0.3, brightness_drift=0.5)
     estimate = estimate_apex(frames, processor=FMANetImageProcessor())
     assert estimate.index == 4
+
+
+def test_apex_scoring_starts_each_frames_ecc_fit_from_the_previous_frames(astronaut_gray, monkeypatch):
+    """Head drift accumulates over a clip: by the last frame it can be several pixels, beyond
+    what format 2's ECC budget (5 iterations) covers from the onset's transform. Each frame's
+    fit must start from the previous frame's result (tests/test_visualization.py's astronaut
+    video misplaced its apex by 3 frames without this)."""
+    import fmanet_hf.face as face_module
+    from fmanet_hf import FMANetImageProcessor
+    from fmanet_hf.video import _scoring_crops
+
+    starts, results = [], []
+    real_fit = face_module.stabilize_to_reference
+
+    def recording_fit(reference_crop, moving_frame, source_to_crop, *args, **kwargs):
+        starts.append(np.array(source_to_crop, copy=True))
+        results.append(real_fit(reference_crop, moving_frame, source_to_crop, *args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(face_module, "stabilize_to_reference", recording_fit)
+    face = astronaut_gray[:320, 80:400]
+    ys, xs = np.mgrid[0 : face.shape[0], 0 : face.shape[1]].astype(np.float32)
+    frames = [
+        cv2.remap(face.astype(np.float32), xs - 0.6 * t, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT).astype(np.uint8)
+        for t in range(9)
+    ]
+    _scoring_crops(frames, FMANetImageProcessor())
+    assert len(starts) == 8
+    for previous_result, start in zip(results[:-1], starts[1:]):
+        np.testing.assert_array_equal(start, previous_result)
+    # The fits really moved: 8 frames of 0.6 px drift put the last transform's x shift more
+    # than a crop pixel away from where the first fit started.
+    assert abs(results[-1][0, 2] - starts[0][0, 2]) > 1.0

@@ -327,8 +327,12 @@ def _scoring_crops(frames: Sequence[Any], processor: Any | None) -> list[np.ndar
     mask = rigid_region_mask(landmarks, crop, crop)
     onset_crop = warp_frame(grey[0], transform, crop, crop)
     crops = [onset_crop]
+    # Each frame's fit starts from the previous frame's: head drift accumulates over a clip,
+    # and a small ECC budget (format 2: 5 iterations) converges from a near start but not
+    # from the onset's transform several pixels away.
+    moving = transform
     for g in grey[1:]:
-        moving = stabilize_to_reference(onset_crop, g, transform, stabilization, mask=mask, **ecc_budget)
+        moving = stabilize_to_reference(onset_crop, g, moving, stabilization, mask=mask, **ecc_budget)
         crops.append(match_intensity(warp_frame(g, moving, crop, crop), onset_crop, mask))
     # The ECC fit leaves replicated edge pixels at the border; score the interior only.
     border = max(2, crop // 16)
