@@ -15,7 +15,8 @@ Apex estimate (`estimate_apex`), used when only onset and offset are known (SMIC
 apex annotation; users' own clips rarely have one): every frame from onset to offset is
 turned grey, aligned with ONE transform found on the onset frame (the processor's face
 crop, or a plain resize without alignment), registered to the onset on the rigid face
-regions (head motion removed, as the processor does for apex and offset), matched to the
+regions (head motion removed, as the processor does for apex and offset; each fit starting
+from the previous frame's), matched to the
 onset's brightness, blurred (Gaussian, sigma 1 px) against sensor noise, and scored
 
     score(t) = mean |I_t - I_onset| + mean |I_t - I_offset|     (grey levels, 0..255)
